@@ -1,0 +1,18 @@
+"""The identity package's exception hierarchy; callers map it to problem+json or one CLI line."""
+
+from __future__ import annotations
+
+
+class IdentityError(Exception):
+    """Base of every error this package raises on purpose; ``code`` is a stable machine-readable id."""
+
+    code: str = "identity_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
