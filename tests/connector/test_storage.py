@@ -1,0 +1,44 @@
+"""Storage runs on SQLite and on a real PostgreSQL started by the tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from connector.storage.db import StorageError, make_engine, migrate, open_database
+from connector.storage.models import SettingRow
+
+
+def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> None:
+    engine, _ = open_database(database_url)
+    migrate(engine)  # a second start must not fail nor change anything
+    tables = set(inspect(engine).get_table_names())
+    assert {"alembic_version", "connector_settings"} <= tables
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from alembic_version")).scalar_one() == 1
+
+
+def test_rows_survive_a_restart(database_url: str) -> None:
+    engine, sessions = open_database(database_url)
+    with sessions.begin() as session:
+        session.add(SettingRow(key="first_start", value="yes", updated_at=datetime.now(UTC)))
+    engine.dispose()
+    engine2, sessions2 = open_database(database_url)
+    with sessions2() as session:
+        row = session.scalars(select(SettingRow)).one()
+        assert (row.key, row.value) == ("first_start", "yes")
+    engine2.dispose()
+
+
+def test_sqlite_uses_wal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one().lower() == "wal"
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/none", pool_pre_ping=False)
+    with pytest.raises(StorageError, match="cannot migrate the database"):
+        migrate(engine)
