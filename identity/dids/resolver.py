@@ -1,0 +1,153 @@
+"""A caching DID resolver with a per-method plug-in registry.
+
+Verification is hot: after the first resolution, ``resolve`` and ``verification_key`` are dictionary look-ups
+(documents AND parsed public keys are cached for ``ttl`` seconds). Static documents added with
+``add_document`` never expire, which lets verifiers work offline against known parties.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from identity.dids.document import (
+    check_relationship,
+    find_verification_method,
+    key_from_verification_method,
+    validate_did_document,
+)
+from identity.dids.errors import InvalidDid, UnsupportedDidMethod
+from identity.dids.key import DidKeyMethod
+from identity.dids.web import DidWebMethod
+from identity.keys import KeyPair
+
+_DID_RE = re.compile(r"^did:([a-z0-9]+):([A-Za-z0-9._%:-]+)$")
+
+
+class DidMethod(Protocol):
+    """A resolver plug-in: ``name`` is the DID method (``web``, ``key``...), ``resolve`` returns the raw doc."""
+
+    name: str
+
+    async def resolve(self, did: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class _Entry:
+    document: dict[str, Any]
+    expires: float  # monotonic seconds; inf for static documents
+    keys: dict[tuple[str, str], KeyPair] = field(default_factory=dict)
+
+
+def parse_did(did_or_url: str) -> tuple[str, str]:
+    """``(did, method)`` of a DID or DID URL; raises InvalidDid for anything else."""
+    if not isinstance(did_or_url, str):
+        raise InvalidDid("DID must be a string")
+    did = did_or_url.split("#", 1)[0].split("?", 1)[0]
+    m = _DID_RE.match(did)
+    if not m:
+        raise InvalidDid(f"not a valid DID: {did_or_url[:200]!r}")
+    return did, m.group(1)
+
+
+class Resolver:
+    """Resolve DIDs through registered method plug-ins, validate the document, cache it for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        ttl: float = 300,
+        allow_http_hosts: Iterable[str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        *,
+        methods: Iterable[DidMethod] | None = None,
+    ) -> None:
+        self.ttl = ttl
+        self._methods: dict[str, DidMethod] = {}
+        self._cache: dict[str, _Entry] = {}
+        self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        defaults: list[DidMethod] = [DidKeyMethod(), DidWebMethod(allow_http_hosts, http_client)]
+        for plugin in methods if methods is not None else defaults:
+            self.register(plugin)
+
+    def register(self, plugin: DidMethod) -> None:
+        """Add or replace the plug-in for ``plugin.name``."""
+        self._methods[plugin.name] = plugin
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted(self._methods)
+
+    def add_document(self, document: dict[str, Any]) -> None:
+        """Pin a DID document (validated) so it resolves without I/O and never expires."""
+        validate_did_document(document)
+        self._cache[document["id"]] = _Entry(document, float("inf"))
+
+    def invalidate(self, did: str | None = None) -> None:
+        """Drop one cached document (or all non-static ones), e.g. after a key rotation was announced."""
+        if did is None:
+            self._cache = {k: v for k, v in self._cache.items() if v.expires == float("inf")}
+        else:
+            self._cache.pop(did, None)
+
+    async def resolve(self, did: str) -> dict[str, Any]:
+        """The DID document for ``did`` (a DID URL is accepted; its fragment is ignored)."""
+        return (await self._entry(did)).document
+
+    async def _entry(self, did_or_url: str) -> _Entry:
+        did, method = parse_did(did_or_url)
+        entry = self._cache.get(did)
+        if entry is not None and entry.expires > time.monotonic():
+            return entry
+        plugin = self._methods.get(method)
+        if plugin is None:
+            raise UnsupportedDidMethod(f"no resolver registered for did:{method}")
+        pending = self._inflight.get(did)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return self._cache[did]
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._inflight[did] = fut
+        try:
+            doc = validate_did_document(await plugin.resolve(did), did)
+            entry = _Entry(doc, time.monotonic() + self.ttl)
+            self._cache[did] = entry
+            fut.set_result(doc)
+            return entry
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._inflight.pop(did, None)
+
+    async def verification_key(self, kid: str, relationship: str | None = None,
+                               controller: str | None = None) -> KeyPair:
+        """The public key behind DID URL ``kid``, checked to be under ``relationship`` (if given).
+
+        A relative ``kid`` (``#key-1``) is resolved against ``controller``. Raises VerificationMethodNotFound
+        (code ``kid_unresolvable``) or KeyNotInRelationship (``key_not_in_relationship``).
+        """
+        if kid.startswith("#"):
+            if not controller:
+                raise InvalidDid(f"relative key id {kid!r} needs a controller DID")
+            kid = controller + kid
+        entry = await self._entry(kid)
+        cache_key = (kid, relationship or "")
+        key = entry.keys.get(cache_key)
+        if key is None:
+            doc = entry.document
+            if "#" not in kid:
+                raise InvalidDid(f"key id {kid!r} must be a DID URL with a fragment")
+            vm = find_verification_method(doc, kid)
+            if relationship:
+                check_relationship(doc, kid, relationship)
+            key = key_from_verification_method(vm)
+            key.kid = kid
+            entry.keys[cache_key] = key
+        return key
