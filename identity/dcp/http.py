@@ -1,0 +1,44 @@
+"""HTTP helpers shared by the DCP servers: problem+json answers and bearer-token extraction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from identity.dcp.errors import DcpError, TokenError
+from identity.errors import IdentityError
+
+PROBLEM_TYPE_BASE = "https://pactum.dev/problems/"
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem+json response with a stable ``code`` member."""
+    body = {"type": PROBLEM_TYPE_BASE + code, "title": code.replace("_", " "), "status": status,
+            "detail": detail, "code": code, **extra}
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def problem_from(exc: IdentityError) -> JSONResponse:
+    """Map any identity error to problem+json; DCP errors carry their own status, others are 400."""
+    status = exc.status if isinstance(exc, DcpError) else 400
+    return problem(status, exc.code, str(exc))
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header; TokenError(401) when missing."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenError("missing 'Authorization: Bearer <self-issued ID token>' header", code="token_missing")
+    return token.strip()
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed as JSON; DcpError(400) when it is not JSON."""
+    try:
+        return await request.json()
+    except ValueError:
+        raise DcpError("request body is not valid JSON", code="body_not_json") from None
