@@ -1,0 +1,236 @@
+"""What an evaluation is asked (Request) and what is true right now (StateOfWorld), as plain data.
+
+The connector builds these from DSP messages, verified credentials and its own stores; the engine only
+reads them. ``EvalContext`` is the per-evaluation view that left-operand resolvers use: it caches
+derived facts (valid credentials, group closures) so each is computed at most once per evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, Literal
+
+from policies.errors import PolicyError
+from policies.vocab import ODRL, expand
+
+
+class MissingType:
+    """Marker for "no value known" (distinct from None, which may be a real value)."""
+
+    _instance: MissingType | None = None
+
+    def __new__(cls) -> MissingType:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = MissingType()
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class FactError(PolicyError):
+    """A request or state of the world that cannot be evaluated (e.g. a naive datetime)."""
+
+    code = "invalid_facts"
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who wants to do what to which asset. ``action`` is an IRI or an ODRL short name ("use")."""
+
+    action: str
+    target: str | None = None
+    assignee: str | None = None
+    assigner: str | None = None
+    purpose: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened and may fulfil a duty: an action performed on a target at a time.
+
+    ``duty`` names the duty's uid when the event is about one specific duty; ``outcome`` "unperformed"
+    records that the duty was attested as not performed (violated), e.g. by an auditor.
+    ``parameters`` are the event's own facts (payAmount, ...), checked against the duty's refinements.
+    """
+
+    action: str
+    target: str | None = None
+    time: datetime | None = None
+    duty: str | None = None
+    outcome: Literal["performed", "unperformed"] = "performed"
+    parameters: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True)
+class StateOfWorld:
+    """The facts the evaluation may use. ``now`` must be timezone-aware.
+
+    ``memberships`` maps an asset or party IRI to the collections it is ``odrl:partOf`` (used for
+    AssetCollection/PartyCollection targets and for isPartOf/isA).
+    """
+
+    now: datetime
+    facts: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    credentials: Sequence[Mapping[str, Any]] = ()
+    counters: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    events: Sequence[Event] = ()
+    asset: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    agreement_time: datetime | None = None
+    memberships: Mapping[str, Sequence[str]] = field(default_factory=lambda: _EMPTY)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.now, datetime) or self.now.tzinfo is None:
+            raise FactError("StateOfWorld.now must be a timezone-aware datetime")
+        if self.agreement_time is not None and self.agreement_time.tzinfo is None:
+            raise FactError("StateOfWorld.agreement_time must be timezone-aware")
+
+
+@lru_cache(maxsize=8192)
+def _key_variants(key: str) -> tuple[str, ...]:
+    """A fact may be keyed by short name, prefixed name or IRI; try all spellings."""
+    iri = expand(key)
+    variants = [key, iri]
+    if iri.startswith(ODRL):
+        variants.append(iri[len(ODRL):])
+        variants.append("odrl:" + iri[len(ODRL):])
+    else:
+        from policies.profiles.registry import namespace_prefix
+
+        compact = namespace_prefix(iri)
+        if compact is not None:
+            variants.append(compact)
+            variants.append(compact.split(":", 1)[1])
+        for sep in ("#", "/"):
+            if sep in iri:
+                variants.append(iri.rsplit(sep, 1)[1])
+                break
+    return tuple(dict.fromkeys(variants))
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+class EvalContext:
+    """Per-evaluation view of request + state with small caches; resolvers receive this."""
+
+    __slots__ = ("request", "state", "now", "_cache", "rule_uid", "event")
+
+    def __init__(self, request: Request, state: StateOfWorld) -> None:
+        self.request = request
+        self.state = state
+        self.now = state.now
+        self._cache: dict[Any, Any] = {}
+        self.rule_uid: str | None = None  # the rule being evaluated (for per-rule counters)
+        self.event: Event | None = None  # set while checking a duty's refinements against an event
+
+    def lookup(self, key: str) -> Any:
+        """A fact named ``key`` from the event (when checking a duty), request.extra, then state.facts."""
+        cache_key = ("lookup", key, id(self.event))
+        hit = self._cache.get(cache_key, MISSING)
+        if hit is not MISSING:
+            return hit
+        value = MISSING
+        sources: list[Mapping[str, Any]] = []
+        if self.event is not None:
+            sources.append(self.event.parameters)
+        sources.append(self.request.extra)
+        sources.append(self.state.facts)
+        variants = _key_variants(key)
+        for source in sources:
+            if not source:
+                continue
+            for variant in variants:
+                if variant in source:
+                    value = source[variant]
+                    break
+            if value is not MISSING:
+                break
+        self._cache[cache_key] = value
+        return value
+
+    def asset_fact(self, *names: str) -> Any:
+        """A property of the target asset (state.asset), trying each name in turn."""
+        for name in names:
+            for variant in _key_variants(name):
+                if variant in self.state.asset:
+                    return self.state.asset[variant]
+        return MISSING
+
+    def valid_credentials(self) -> tuple[Mapping[str, Any], ...]:
+        """The counterparty's verified credentials that are within their validity period now."""
+        hit = self._cache.get("credentials")
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        valid = []
+        for cred in self.state.credentials:
+            start = _parse_time(cred.get("validFrom") or cred.get("issuanceDate"))
+            end = _parse_time(cred.get("validUntil") or cred.get("expirationDate"))
+            if start is not None and self.now < start:
+                continue
+            if end is not None and self.now > end:
+                continue
+            valid.append(cred)
+        result = tuple(valid)
+        self._cache["credentials"] = result
+        return result
+
+    def credential_types(self) -> frozenset[str]:
+        """Types of the valid credentials, by their short name (e.g. "MembershipCredential")."""
+        hit = self._cache.get("credential_types")
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        names: set[str] = set()
+        for cred in self.valid_credentials():
+            types = cred.get("type", ())
+            for t in [types] if isinstance(types, str) else types:
+                names.add(str(t))
+                names.add(str(t).rsplit("#", 1)[-1].rsplit("/", 1)[-1])
+        names.discard("VerifiableCredential")
+        result = frozenset(names)
+        self._cache["credential_types"] = result
+        return result
+
+    def memberships(self, iri: str) -> frozenset[str]:
+        """Every collection ``iri`` is transitively part of, from state.memberships and state.asset."""
+        cache_key = ("member", iri)
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        direct = self.state.memberships
+        extra: tuple[str, ...] = ()
+        if iri == self.request.target:
+            part_of = self.asset_fact("partOf")
+            if part_of is not MISSING:
+                extra = (part_of,) if isinstance(part_of, str) else tuple(part_of)
+        seen: set[str] = set()
+        todo = list(direct.get(iri, ())) + list(extra)
+        while todo:
+            item = todo.pop()
+            if item not in seen:
+                seen.add(item)
+                todo.extend(direct.get(item, ()))
+        result = frozenset(seen)
+        self._cache[cache_key] = result
+        return result
