@@ -19,8 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from identity.errors import IdentityError
 from identity.multibase import (
+    MULTICODEC_ED25519_PRIV,
     MULTICODEC_ED25519_PUB,
+    MULTICODEC_P256_PRIV,
     MULTICODEC_P256_PUB,
+    MULTICODEC_SECP256K1_PRIV,
     MULTICODEC_SECP256K1_PUB,
     EncodingError,
     b64url_decode,
@@ -122,6 +125,22 @@ class KeyPair:
         except (EncodingError, ValueError) as exc:
             raise InvalidKey(f"invalid publicKeyMultibase: {exc}") from None
         raise InvalidKey("unsupported multikey codec")
+
+    @classmethod
+    def from_private_multibase(cls, secret_key_multibase: str, kid: str | None = None) -> KeyPair:
+        """Build a private key from a multicodec-prefixed multibase secret (as in W3C Data Integrity vectors)."""
+        try:
+            codec, raw = split_multicodec(multibase_decode(secret_key_multibase))
+            if codec == MULTICODEC_ED25519_PRIV and len(raw) == 32:
+                priv = ed25519.Ed25519PrivateKey.from_private_bytes(raw)
+                return cls("EdDSA", priv.public_key(), priv, kid)
+            for alg, prefix in (("ES256", MULTICODEC_P256_PRIV), ("ES256K", MULTICODEC_SECP256K1_PRIV)):
+                if codec == prefix and len(raw) == 32:
+                    priv_ec = ec.derive_private_key(int.from_bytes(raw, "big"), _CURVE_BY_ALG[alg])
+                    return cls(alg, priv_ec.public_key(), priv_ec, kid)
+        except (EncodingError, ValueError) as exc:
+            raise InvalidKey(f"invalid secret key multibase: {exc}") from None
+        raise InvalidKey("unsupported secret key multicodec or length")
 
     # ---- export -------------------------------------------------------------------------------------------
     @property

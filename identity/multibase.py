@@ -25,6 +25,8 @@ MULTICODEC_ED25519_PUB = b"\xed\x01"
 MULTICODEC_P256_PUB = b"\x80\x24"
 MULTICODEC_SECP256K1_PUB = b"\xe7\x01"
 MULTICODEC_ED25519_PRIV = b"\x80\x26"
+MULTICODEC_P256_PRIV = b"\x86\x26"
+MULTICODEC_SECP256K1_PRIV = b"\x81\x26"
 
 
 def b58encode(data: bytes) -> str:
@@ -90,7 +92,7 @@ def multibase_decode(text: str) -> bytes:
 def split_multicodec(data: bytes) -> tuple[bytes, bytes]:
     """Split a multicodec-prefixed value into (prefix, payload) for the key codecs Pactum knows."""
     for prefix in (MULTICODEC_ED25519_PUB, MULTICODEC_P256_PUB, MULTICODEC_SECP256K1_PUB,
-                   MULTICODEC_ED25519_PRIV):
+                   MULTICODEC_ED25519_PRIV, MULTICODEC_P256_PRIV, MULTICODEC_SECP256K1_PRIV):
         if data.startswith(prefix):
             return prefix, data[len(prefix):]
     raise EncodingError(f"unsupported multicodec prefix {data[:2].hex()}")
