@@ -1,0 +1,205 @@
+"""End to end over real HTTP: authority issues to a holder's credential service (DCP issuance protocol), a
+verifier runs the full DCP flow against the holder, and a revocation shows up through the status list."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from identity.authority.app import create_authority_app
+from identity.authority.settings import settings_from_mapping
+from identity.credentials.status_list import HttpStatusFetcher, StatusList
+from identity.credentials.trust import TrustList
+from identity.credentials.verify import verify_credential
+from identity.dcp.credential_service import create_credential_service_app
+from identity.dcp.errors import DcpError
+from identity.dcp.issuance import request_credentials, wait_for_issuance
+from identity.dcp.jti_store import JtiStore
+from identity.dcp.scopes import type_scope
+from identity.dcp.verifier import DcpVerifier, PresentationRejected
+from identity.dids import Resolver
+from tests.identity.test_dcp_support import free_port, loopback_did, make_wallet, serve
+
+ADMIN = "admin-secret"
+LOOPBACK = ["127.0.0.1"]
+
+
+def authority_settings(tmp: Path, port: int, holder_did: str, **extra: Any):  # type: ignore[no-untyped-def]
+    data = {
+        "name": "Test Space Authority", "did": loopback_did(port), "base_url": f"http://127.0.0.1:{port}",
+        "keystore": "authority-keys.json", "passphrase": "authority-pw", "database_url": "sqlite:///authority.db",
+        "admin_key": ADMIN, "allow_http": True,
+        "participants": [{"did": holder_did, "name": "Holder Ltd", "bpn": "BPNL000000000001",
+                          "jurisdiction": "de"}],
+        **extra,
+    }
+    return settings_from_mapping(data, base=tmp, environ={})
+
+
+class World:
+    def __init__(self, tmp: Path, **authority_extra: Any) -> None:
+        self.aport, self.hport, self.vport = free_port(), free_port(), free_port()
+        self.holder = make_wallet(tmp / "holder", self.hport)
+        self.verifier_wallet = make_wallet(tmp / "verifier", self.vport, with_cs=False)
+        resolver = Resolver(allow_http_hosts=LOOPBACK)
+        self.settings = authority_settings(tmp, self.aport, self.holder.did, **authority_extra)
+        self.authority_app = create_authority_app(self.settings)
+        self.holder_app = create_credential_service_app(self.holder, resolver=resolver,
+                                                        jti_store=JtiStore(tmp / "holder-jti.db"))
+        self.verifier_app = create_credential_service_app(self.verifier_wallet, resolver=resolver,
+                                                          jti_store=JtiStore(tmp / "v-jti.db"))
+        self.tmp = tmp
+
+
+@pytest.fixture
+def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+    w = World(tmp_path)
+    with serve(w.authority_app, w.aport) as a, serve(w.holder_app, w.hport), serve(w.verifier_app, w.vport):
+        w.authority_url = a  # type: ignore[attr-defined]
+        yield w
+
+
+async def _issue(world: World, ids: list[str]) -> str:
+    async with httpx.AsyncClient() as client:
+        request = await request_credentials(world.holder, world.authority_url, ids,  # type: ignore[attr-defined]
+                                            http_client=client)
+        assert request.location.startswith(world.authority_url + "/requests/")  # type: ignore[attr-defined]
+        return await wait_for_issuance(world.holder, request, http_client=client, timeout=20)
+
+
+def test_issue_present_verify_revoke(world: World) -> None:
+    status = asyncio.run(_issue(world, ["membership", "bpn", "data-protection"]))
+    assert status == "ISSUED"
+    held = {c.types[1]: c for c in world.holder.credentials()}
+    assert set(held) == {"MembershipCredential", "BusinessPartnerCredential", "DataProtectionCertification"}
+    assert all(c.issuer == world.settings.did and c.subject == world.holder.did for c in held.values())
+
+    scopes = [type_scope("MembershipCredential"), type_scope("DataProtectionCertification", form="tractusx")]
+
+    async def verify_once() -> Any:
+        async with httpx.AsyncClient() as client:
+            trust = TrustList((await client.get(world.authority_url + "/trust-list")).json())  # type: ignore[attr-defined]
+            verifier = DcpVerifier.for_wallet(
+                world.verifier_wallet, resolver=Resolver(allow_http_hosts=LOOPBACK),
+                jti_store=JtiStore(world.tmp / "verifier-jti.db"), trust=trust, http_client=client,
+                status_fetcher=HttpStatusFetcher(client, ttl=0, allow_http_hosts=LOOPBACK),
+                allow_http_hosts=LOOPBACK)
+            # the holder (as a DSP client would) hands the verifier an SI token with an access token inside
+            access = world.holder.issue_access_token(world.verifier_wallet.did, scopes)
+            party = await verifier.fetch_verified_claims(world.holder.sign_si_token(world.verifier_wallet.did,
+                                                                                    token=access), scopes)
+            again = await verifier.fetch_verified_claims(world.holder.sign_si_token(world.verifier_wallet.did,
+                                                                                    token=access), scopes)
+            return party, again
+
+    party, again = asyncio.run(verify_once())
+    assert party.did == world.holder.did and not party.from_cache and again.from_cache
+    by_type = {c["type"][1]: c for c in party.credentials}
+    assert set(by_type) == {"MembershipCredential", "DataProtectionCertification"}
+    assert by_type["DataProtectionCertification"]["credentialSubject"]["jurisdiction"] == "DE"
+    assert by_type["MembershipCredential"]["credentialSubject"]["holderIdentifier"] == "BPNL000000000001"
+
+    # revoke the membership through the admin endpoint: the status list shows it, verification fails
+    membership_id = held["MembershipCredential"].id
+    denied = httpx.post(world.authority_url + "/admin/revoke", json={"credentialId": membership_id})  # type: ignore[attr-defined]
+    assert denied.status_code == 401 and denied.json()["code"] == "admin_unauthorized"
+    answer = httpx.post(world.authority_url + "/admin/revoke", json={"credentialId": membership_id},  # type: ignore[attr-defined]
+                        headers={"X-Admin-Key": ADMIN})
+    assert answer.status_code == 200, answer.text
+    status_jwt = httpx.get(answer.json()["statusList"])
+    assert status_jwt.headers["content-type"].startswith("application/vc+jwt")
+
+    async def check_revoked() -> None:
+        async with httpx.AsyncClient() as client:
+            resolver = Resolver(allow_http_hosts=LOOPBACK)
+            result = await verify_credential(
+                held["MembershipCredential"].payload, resolver=resolver, trust=world.authority_app.state.authority
+                .trust_list(), status_fetcher=HttpStatusFetcher(client, ttl=0, allow_http_hosts=LOOPBACK))
+            assert result.error_code == "revoked"
+            ok = await verify_credential(
+                held["BusinessPartnerCredential"].payload, resolver=resolver, trust=None,
+                status_fetcher=HttpStatusFetcher(client, ttl=0, allow_http_hosts=LOOPBACK))
+            assert ok.ok, ok.checks
+
+    asyncio.run(check_revoked())
+    with pytest.raises(PresentationRejected) as err:
+        asyncio.run(verify_once())
+    assert err.value.code == "revoked"
+
+
+def test_status_list_bits(world: World) -> None:
+    authority = world.authority_app.state.authority
+    record = authority.issue(world.holder.did, "membership")
+    authority.revoke(record.id)
+    from identity.credentials.jwt import decode_unverified
+
+    _, payload = decode_unverified(httpx.get(world.authority_url + "/status/vc20-revocation").text)  # type: ignore[attr-defined]
+    bits = StatusList.decode(payload["credentialSubject"]["encodedList"])
+    assert bits.size == 131072 and bits.set_indexes() == [record.status_index]
+
+
+def test_directory_trust_list_metadata_and_did(world: World) -> None:
+    base = world.authority_url  # type: ignore[attr-defined]
+    directory = httpx.get(base + "/directory").json()
+    assert directory == [{"did": world.holder.did, "name": "Holder Ltd", "bpn": "BPNL000000000001",
+                          "jurisdiction": "DE", "registeredAt": directory[0]["registeredAt"]}]
+    trust = httpx.get(base + "/trust-list").json()
+    assert trust["MembershipCredential"] == [world.settings.did]
+    metadata = httpx.get(base + "/metadata").json()
+    assert {c["id"] for c in metadata["credentialsSupported"]} >= {"membership", "bpn", "data-protection"}
+    did_doc = httpx.get(base + "/.well-known/did.json").json()
+    assert did_doc["id"] == world.settings.did
+    assert any(s["type"] == "IssuerService" for s in did_doc["service"])
+    registered = httpx.post(base + "/admin/participants", headers={"X-Admin-Key": ADMIN},
+                            json={"did": "did:web:new.example.com", "name": "New", "jurisdiction": "fr"})
+    assert registered.status_code == 201 and registered.json()["jurisdiction"] == "FR"
+    assert httpx.get(base + "/directory/did:web:new.example.com").json()["name"] == "New"
+    missing = httpx.get(base + "/directory/did:web:nobody.example.com")
+    assert missing.status_code == 403 and missing.json()["code"] == "unknown_participant"
+
+
+def test_requests_refused_for_strangers_replays_and_unknown_credentials(world: World, tmp_path: Path) -> None:
+    base = world.authority_url  # type: ignore[attr-defined]
+    stranger_port = free_port()
+    stranger = make_wallet(tmp_path / "stranger", stranger_port)
+    stranger_app = create_credential_service_app(stranger, resolver=Resolver(allow_http_hosts=LOOPBACK),
+                                                 jti_store=JtiStore(tmp_path / "s.db"))
+
+    async def ask(holder: Any, ids: list[str]) -> Any:
+        async with httpx.AsyncClient() as client:
+            return await request_credentials(holder, base, ids, http_client=client)
+
+    with serve(stranger_app, stranger_port):
+        with pytest.raises(DcpError) as err:
+            asyncio.run(ask(stranger, ["membership"]))
+        assert "unknown_participant" in str(err.value)
+    with pytest.raises(DcpError) as err:
+        asyncio.run(ask(world.holder, ["gold-card"]))
+    assert err.value.code == "unknown_credential"
+    body = {"@context": ["https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"], "type": "CredentialRequestMessage",
+            "holderPid": "h", "credentials": [{"id": "membership"}]}
+    token = world.holder.sign_si_token(world.settings.did,
+                                       token=world.holder.issue_access_token(world.settings.did, []))
+    first = httpx.post(base + "/credentials", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert first.status_code == 201
+    replay = httpx.post(base + "/credentials", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert replay.status_code == 401 and replay.json()["code"] == "replayed"
+    other_holder_status = httpx.get(first.headers["location"], headers={
+        "Authorization": f"Bearer {world.verifier_wallet.sign_si_token(world.settings.did)}"})
+    assert other_holder_status.status_code in (401, 403)
+
+
+def test_rejected_when_participant_lacks_bpn(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    authority = w.authority_app.state.authority
+    from identity.authority.storage import ParticipantRecord
+
+    authority.register(ParticipantRecord(w.holder.did, "No BPN Inc"))
+    with serve(w.authority_app, w.aport) as a, serve(w.holder_app, w.hport):
+        w.authority_url = a  # type: ignore[attr-defined]
+        assert asyncio.run(_issue(w, ["membership", "bpn"])) == "REJECTED"
+    assert w.holder.credentials() == []
