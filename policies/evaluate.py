@@ -41,7 +41,12 @@ def evaluate(policy: Policy, request: Request, state: StateOfWorld) -> Report:
     raws = [_evaluate_rule(rule, ctx, action) for rule in compiled.candidates(action)]
     obligations = [_evaluate_obligation(rule, ctx) for rule in compiled.obligations]
     decision, reasons = _decide(compiled, raws, obligations)
-    return Report(compiled, request, state, action, raws, obligations, decision, reasons)
+
+    def late(rule: CRule) -> RawRule:
+        # rules the requested action cannot match are only evaluated if someone reads the full report
+        return _evaluate_rule(rule, EvalContext(request, state), action)
+
+    return Report(compiled, request, state, action, raws, obligations, decision, reasons, late)
 
 
 def _evaluate_rule(rule: CRule, ctx: EvalContext, action: str) -> RawRule:
@@ -51,7 +56,7 @@ def _evaluate_rule(rule: CRule, ctx: EvalContext, action: str) -> RawRule:
     premises: list[tuple[str, bool | None]] = []
     if rule.actions:
         ok: bool | None = True
-        if rule.action_refinements:
+        if rule.action_refinements or action not in rule.actions:
             ancestors = action_ancestors(action)
             ok = False
             for iri in rule.actions & ancestors:

@@ -8,6 +8,7 @@ nothing for the explanation.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -160,10 +161,12 @@ class Report:
     """The result of evaluate(): ``decision`` and ``reasons`` now, everything else on demand."""
 
     __slots__ = ("_compiled", "request", "state", "_action", "_raws", "_obligations", "decision", "reasons",
-                 "_rules", "_duties", "_id")
+                 "_rules", "_duties", "_id", "_late")
 
     def __init__(self, compiled: CompiledPolicy, request: Request, state: StateOfWorld, action: str,
-                 raws: list[RawRule], obligations: list[RawRule], decision: str, reasons: list[str]) -> None:
+                 raws: list[RawRule], obligations: list[RawRule], decision: str, reasons: list[str],
+                 late: Callable[[CRule], RawRule] | None = None) -> None:
+        self._late = late
         self._compiled = compiled
         self.request = request
         self.state = state
@@ -198,6 +201,8 @@ class Report:
         return self._rules
 
     def _rule_report(self, rule: CRule, raw: RawRule | None) -> RuleReport:
+        if raw is None and self._late is not None:
+            raw = self._late(rule)
         if raw is None:  # the rule's action does not cover the requested action
             return RuleReport(id=rule.label, uid=rule.uid, kind=rule.kind, activation="inactive", attempted=True,
                               premises={"action": False}, constraints=())

@@ -91,8 +91,14 @@ def action_parents() -> dict[str, frozenset[str]]:
 
 @lru_cache(maxsize=4096)
 def action_ancestors(action: str) -> frozenset[str]:
-    """The action itself plus every action it is (transitively) included in: read -> {read, use}."""
+    """The action itself plus every action it is (transitively) included in: read -> {read, use}.
+
+    ODRL 2.2 has two top-level actions, use and transfer; an action with no declared parent (e.g. a
+    profile's or an undefined ``odrl:write``) is read as a kind of use (docs/policies.md, "Decisions").
+    """
     parents = action_parents()
+    if action not in parents and action not in (ODRL + "use", ODRL + "transfer"):
+        return frozenset((action, ODRL + "use"))
     seen = {action}
     todo = [action]
     while todo:

@@ -9,8 +9,10 @@ Left operands and where their values come from:
   countries with an EU adequacy decision) make ``isPartOf``/``isAnyOf`` work on group names.
 - ``xb:retention``: how long the recipient will keep the data, an xsd:duration (fact or request.extra).
 - ``xb:negativeList``: the asset's data categories *if* the transfer leaves the asset's origin
-  jurisdiction, else the empty set; so ``xb:negativeList isNoneOf (...)`` forbids listed categories from
+  jurisdiction (plus its ``dataClass``), else the empty set; so ``xb:negativeList isNoneOf (...)`` forbids listed categories from
   leaving. Needs state.asset ``category`` and ``origin`` and the recipient's jurisdiction.
+- ``xb:fields``: the fields an ``anonymize`` duty covers (checked against the fulfilling event's
+  parameters; reported as the duty's parameters).
 - ``xb:certification``: credential types the recipient holds (valid verified credentials), plus any
   ``xb:certification`` fact.
 """
@@ -90,6 +92,8 @@ def retention(ctx: EvalContext) -> Any:
 
 def negative_list(ctx: EvalContext) -> Any:
     categories = ctx.asset_fact("category", "categories", "dataCategory")
+    if categories is MISSING and ctx.asset_fact("dataClass") is not MISSING:
+        categories = ()
     origin = ctx.asset_fact("origin", "originJurisdiction")
     recipient = jurisdiction(ctx)
     if categories is MISSING or origin is MISSING or recipient is MISSING:
@@ -98,7 +102,18 @@ def negative_list(ctx: EvalContext) -> Any:
     stays = recipient == origin or origin in GROUPS.get(recipient, frozenset())
     if stays:
         return frozenset()
-    return frozenset([categories] if isinstance(categories, str) else categories)
+    leaving = set([categories] if isinstance(categories, str) else categories)
+    klass = data_class(ctx)
+    if isinstance(klass, str):
+        leaving.add(klass)  # so "core data never leaves" can be written as isNoneOf "core"
+    return frozenset(leaving)
+
+
+def fields(ctx: EvalContext) -> Any:
+    value = ctx.lookup(NS + "fields")
+    if value is MISSING:
+        return MISSING
+    return frozenset([value] if isinstance(value, str) else value)
 
 
 def certification(ctx: EvalContext) -> Any:
@@ -132,6 +147,10 @@ PROFILE = Profile(
             NS + "negativeList": LeftOperandSpec(
                 NS + "negativeList", negative_list,
                 description="asset categories leaving their origin jurisdiction (state.asset category/origin)",
+            ),
+            NS + "fields": LeftOperandSpec(
+                NS + "fields", fields,
+                description="fields a duty (anonymize) covers: event parameter / fact 'xb:fields'",
             ),
             NS + "certification": LeftOperandSpec(
                 NS + "certification", certification,
