@@ -8,9 +8,9 @@ Left operands and where their values come from:
   credential claim ``jurisdiction``/``country``). Groups ``EU``, ``EEA`` and ``adequate`` (EEA plus
   countries with an EU adequacy decision) make ``isPartOf``/``isAnyOf`` work on group names.
 - ``xb:retention``: how long the recipient will keep the data, an xsd:duration (fact or request.extra).
-- ``xb:negativeList``: the asset's data categories *if* the transfer leaves the asset's origin
-  jurisdiction (plus its ``dataClass``), else the empty set; so ``xb:negativeList isNoneOf (...)`` forbids listed categories from
-  leaving. Needs state.asset ``category`` and ``origin`` and the recipient's jurisdiction.
+- ``xb:negativeList``: the asset's data categories (plus its ``dataClass``) *if* the transfer leaves
+  the asset's origin jurisdiction, else the empty set; so ``xb:negativeList isNoneOf (...)`` forbids
+  listed categories from leaving. Needs state.asset ``category`` and ``origin`` and the recipient's jurisdiction.
 - ``xb:fields``: the fields an ``anonymize`` duty covers (checked against the fulfilling event's
   parameters; reported as the duty's parameters).
 - ``xb:certification``: credential types the recipient holds (valid verified credentials), plus any
