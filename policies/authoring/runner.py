@@ -105,12 +105,18 @@ def _dump(data: Any) -> list[str]:
     return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True).splitlines()
 
 
+def _same_value(expected: Any, actual: Any) -> bool:
+    """Parameters compare by text; lists as sets, because the order of a right-operand list carries no meaning."""
+    if isinstance(expected, list):
+        return isinstance(actual, list | tuple) and sorted(map(str, expected)) == sorted(map(str, actual))
+    return str(expected) == str(actual)
+
+
 def _duty_matches(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
     for key, value in expected.items():
         if key == "parameters" and isinstance(value, Mapping):
             got = actual.get("parameters") or {}
-            if any(str(got.get(k)) != str(v) if not isinstance(v, list) else got.get(k) != v
-                   for k, v in value.items()):
+            if any(k not in got or not _same_value(v, got[k]) for k, v in value.items()):
                 return False
         elif actual.get(key) != value:
             return False
