@@ -145,7 +145,18 @@ def _jsonld_graph(doc: Any, base: str | None) -> rdflib.Graph:
         raise PolicyParseError(f"invalid JSON-LD: {str(exc).splitlines()[0]}") from exc
     graph = rdflib.Graph()
     if nquads:
-        graph.parse(data=nquads, format="nquads")
+        try:
+            graph.parse(data=nquads, format="nt")
+        except Exception:
+            # named graphs: merge every graph's triples (a policy is read the same wherever it sits)
+            import warnings
+
+            dataset = rdflib.Dataset()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                dataset.parse(data=nquads, format="nquads")
+            for s, p, o, _g in dataset.quads((None, None, None, None)):
+                graph.add((s, p, o))
     return graph
 
 
@@ -262,7 +273,7 @@ class _Walker:
     def actions(self, node: Node) -> tuple[Action, ...]:
         out = []
         for value in self.objs(node, "action"):
-            if isinstance(value, BNode):
+            if isinstance(value, BNode) or (value, _RDF_VALUE, None) in self.g:
                 inner = self.g.value(value, _RDF_VALUE) or self.one(value, "action")
                 if inner is None:
                     raise PolicyParseError("an action node needs rdf:value naming the action", code="bad_action")

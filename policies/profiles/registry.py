@@ -59,6 +59,20 @@ def register(profile: Profile) -> None:
         register_context(url, doc)
 
 
+def unregister(iri: str) -> None:
+    """Remove a profile and its left operands (tests, hot reload)."""
+    with _lock:
+        profile = _profiles.get(iri.rstrip("#/"))
+        if profile is None:
+            return
+        for ident in [k for k, v in _profiles.items() if v is profile]:
+            del _profiles[ident]
+        for operand in profile.left_operands:
+            _operands.pop(operand, None)
+        if _prefixes.get(profile.prefix) == profile.namespaces[0]:
+            del _prefixes[profile.prefix]
+
+
 def get(iri: str) -> Profile:
     """The profile registered under ``iri`` (or one of its aliases); UnknownTermError otherwise."""
     _ensure_builtins()
