@@ -255,6 +255,8 @@ class Authority:
             except (RemoteError, AuthorityError) as exc:
                 last = str(exc)
                 log.warning("delivery of %s to %s failed: %s", request.issuer_pid, request.holder_did, exc)
+                if exc.code == "delivery_refused":
+                    break  # the holder said no (4xx): retrying will not change its mind
             except Exception as exc:  # identity errors from DID resolution and the like
                 last = f"{type(exc).__name__}: {exc}"
                 log.warning("delivery of %s to %s failed: %s", request.issuer_pid, request.holder_did, last)
@@ -294,6 +296,9 @@ class Authority:
         finally:
             if self.http_client is None:
                 await client.aclose()
+        if response.status_code // 100 == 4:
+            raise RemoteError(f"{url} refused the credentials: {response.status_code} {response.text[:200]}",
+                              code="delivery_refused")
         if response.status_code // 100 != 2:
             raise RemoteError(f"{url} answered {response.status_code}: {response.text[:200]}")
 
