@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from identity.credentials.errors import CredentialError
@@ -81,6 +82,7 @@ def issue_vp_jwt(
     profile: str = "vc20",
     *,
     expires_in: int = 300,
+    issued_at: datetime | None = None,
 ) -> str:
     """Sign a presentation of already-issued credential JWTs by ``holder_did`` for ``audience``.
 
@@ -92,7 +94,7 @@ def issue_vp_jwt(
         raise CredentialError("credentials must be compact JWT strings")
     if expires_in <= 0:
         raise CredentialError("expires_in must be positive")
-    now = int(time.time())
+    now = int(issued_at.timestamp()) if issued_at is not None else int(time.time())
     claims: dict[str, Any] = {"iss": holder_did, "sub": holder_did, "jti": f"urn:uuid:{uuid.uuid4()}",
                               "iat": now, "nbf": now, "exp": now + expires_in}
     if audience is not None:
