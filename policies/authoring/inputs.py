@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ def parse_time(value: Any, what: str) -> datetime:
     """An ISO 8601 date-time (YAML may already give a datetime); no zone means UTC."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):  # YAML reads 2026-01-02 as a date: midnight UTC
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
         raise InputError(f"{what} must be an ISO 8601 date-time string, got {type(value).__name__}")
     try:

@@ -76,7 +76,7 @@ def jsonld_to_graph(document: Any) -> rdflib.Graph:
     nquads = jsonld.to_rdf(document, {"format": "application/n-quads", "documentLoader": document_loader()})
     graph = rdflib.Graph()
     if nquads:
-        graph.parse(data=nquads, format="nquads")
+        graph.parse(data=nquads, format="nt")  # policies live in the default graph
     return graph
 
 
@@ -92,11 +92,17 @@ def _jsonld_graph(path: str, text: str) -> tuple[rdflib.Graph | None, Finding | 
         return None, Finding(path, "jsonld-context", Severity.ERROR, str(exc),
                              "use one of the pinned contexts, e.g. http://www.w3.org/ns/odrl.jsonld")
     except Exception as exc:  # pyld raises JsonLdError with nested causes
-        cause = getattr(exc, "cause", None)
-        detail = f"{exc.__class__.__name__}: {getattr(exc, 'message', exc)}"
-        if cause is not None:
-            detail += f" ({getattr(cause, 'message', cause)})"
-        return None, Finding(path, "jsonld", Severity.ERROR, f"invalid JSON-LD: {detail}",
+        cause: BaseException | None = exc
+        messages = []
+        while cause is not None and len(messages) < 8:
+            if isinstance(cause, PolicyError):
+                return None, Finding(path, "jsonld-context", Severity.ERROR, str(cause),
+                                     "use one of the pinned contexts, e.g. http://www.w3.org/ns/odrl.jsonld")
+            text = getattr(cause, "message", None) or str(cause)
+            if text and text not in messages:
+                messages.append(str(text))
+            cause = getattr(cause, "cause", None) or cause.__cause__ or cause.__context__
+        return None, Finding(path, "jsonld", Severity.ERROR, "invalid JSON-LD: " + "; ".join(messages),
                              "check @context and keyword usage")
 
 
