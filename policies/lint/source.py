@@ -93,7 +93,7 @@ def _jsonld_graph(path: str, text: str) -> tuple[rdflib.Graph | None, Finding | 
                              "use one of the pinned contexts, e.g. http://www.w3.org/ns/odrl.jsonld")
     except Exception as exc:  # pyld raises JsonLdError with nested causes
         cause: BaseException | None = exc
-        messages = []
+        messages: list[str] = []
         while cause is not None and len(messages) < 8:
             if isinstance(cause, PolicyError):
                 return None, Finding(path, "jsonld-context", Severity.ERROR, str(cause),
