@@ -112,3 +112,16 @@ def decode_unverified(token: str) -> UnverifiedJwt:
     """Header and payload WITHOUT signature verification (routing, diagnostics); limits still apply."""
     parsed = parse_compact(token)
     return UnverifiedJwt(parsed.header, parsed.payload)
+
+
+def verify_compact(token: str, key: KeyPair, allowed: frozenset[str] | set[str] = DEFAULT_ALGS) -> ParsedJws:
+    """Parse and check a compact JWS against a known key (no DID resolution); raises on any failure."""
+    from identity.credentials.errors import SignatureInvalid
+
+    parsed = parse_compact(token)
+    alg = check_alg(parsed.header, allowed)
+    if alg != key.alg:
+        raise AlgorithmNotAllowed(f"JWT alg {alg} does not match the {key.alg} key")
+    if not key.verify(parsed.signature, parsed.signing_input):
+        raise SignatureInvalid("JWS signature does not verify")
+    return parsed
