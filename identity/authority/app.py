@@ -13,7 +13,6 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI, Request
@@ -25,8 +24,7 @@ from identity.authority.errors import AuthorityError
 from identity.authority.issuer import Authority
 from identity.authority.settings import AuthoritySettings
 from identity.authority.storage import ParticipantRecord
-from identity.dcp.http import bearer_token, json_body, problem, problem_from
-from identity.dids.web import did_web_url
+from identity.dcp.http import bearer_token, did_document_path, json_body, problem, problem_from
 from identity.errors import IdentityError
 
 STATUS_MEDIA_TYPES = {"vc20": "application/vc+jwt", "vc11": "application/jwt"}
@@ -62,12 +60,6 @@ def _parse(model: type[_Body], body: Any) -> Any:
         raise AuthorityError(f"invalid request body at {where}: {first['msg']}", code="body_invalid") from None
 
 
-def _did_document_path(did: str) -> str:
-    if not did.startswith("did:web:"):
-        return "/.well-known/did.json"
-    return urlsplit(did_web_url(did)).path
-
-
 def create_authority_app(settings: AuthoritySettings, *, authority: Authority | None = None) -> FastAPI:
     """Build the authority app; the Authority (keys, database) is created now, the HTTP client at start-up."""
     auth = authority or Authority(settings)
@@ -100,7 +92,7 @@ def create_authority_app(settings: AuthoritySettings, *, authority: Authority | 
         if not hmac.compare_digest(given.encode(), settings.admin_key.encode()):
             raise AuthorityError("missing or wrong X-Admin-Key", code="admin_unauthorized", status=401)
 
-    @app.get(_did_document_path(settings.did))
+    @app.get(did_document_path(settings.did))
     async def did_document() -> JSONResponse:
         return JSONResponse(auth.did_document(), media_type="application/did+json")
 

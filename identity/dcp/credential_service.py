@@ -16,7 +16,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from identity.dcp.errors import DcpError, MessageInvalid, NotAuthorized, NotSupported, TokenError
-from identity.dcp.http import bearer_token, json_body, problem_from
+from identity.dcp.http import bearer_token, did_document_path, json_body, problem_from
 from identity.dcp.jti_store import JtiStore
 from identity.dcp.schemas import DCP_CONTEXT, validate_message, validate_presentation_definition
 from identity.dcp.scopes import Scope, ScopeError, granted, parse_scopes
@@ -223,7 +223,7 @@ def create_credential_service_app(
         prefix=prefix,
     ))
     if serve_did_document:
-        @app.get("/.well-known/did.json")
+        @app.get(did_document_path(wallet.did))
         async def did_document() -> dict[str, Any]:
             return wallet.did_document()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -42,3 +43,12 @@ async def json_body(request: Request) -> Any:
         return await request.json()
     except ValueError:
         raise DcpError("request body is not valid JSON", code="body_not_json") from None
+
+
+def did_document_path(did: str) -> str:
+    """The HTTP path a did:web document is fetched from (``/.well-known/did.json`` or ``/<path>/did.json``)."""
+    if not did.startswith("did:web:"):
+        return "/.well-known/did.json"
+    from identity.dids.web import did_web_url
+
+    return urlsplit(did_web_url(did)).path
