@@ -1,0 +1,1 @@
+"""The multi-party supply-chain data-space demo: ``pactum demo``."""
