@@ -16,7 +16,6 @@ from typing import Any
 
 import rdflib
 from rdflib import BNode, Literal, URIRef
-from rdflib.collection import Collection
 from rdflib.term import Node
 
 from policies.errors import PolicyError
@@ -180,10 +179,22 @@ class _Walker:
 
     def __init__(self, graph: rdflib.Graph) -> None:
         self.g = graph
+        # one pass over the graph; every later question is a dict lookup (10,000-rule policies)
+        index: dict[Node, dict[Node, list[Node]]] = {}
+        for s, p, o in graph:
+            index.setdefault(s, {}).setdefault(p, []).append(o)
+        self.index = index
 
     # -- small helpers
+    def values(self, node: Node, prop: Node) -> list[Node]:
+        return self.index.get(node, {}).get(prop, [])
+
+    def has(self, node: Node, prop: Node) -> bool:
+        return bool(self.index.get(node, {}).get(prop))
+
     def objs(self, node: Node, prop: str) -> list[Node]:
-        return sorted(self.g.objects(node, _O[prop]), key=_sort_key)
+        found = self.values(node, _O[prop])
+        return sorted(found, key=_sort_key) if len(found) > 1 else list(found)
 
     def one(self, node: Node, prop: str) -> Node | None:
         values = self.objs(node, prop)
@@ -193,7 +204,7 @@ class _Walker:
         return str(node) if isinstance(node, URIRef) else None
 
     def types(self, node: Node) -> set[str]:
-        return {str(t) for t in self.g.objects(node, _RDF_TYPE)}
+        return {str(t) for t in self.values(node, _RDF_TYPE)}
 
     def uid(self, node: Node) -> str | None:
         if isinstance(node, URIRef):
@@ -201,10 +212,23 @@ class _Walker:
         value = self.one(node, "uid")
         return str(value) if value is not None else None
 
+    def is_list(self, node: Node) -> bool:
+        return node == rdflib.RDF.nil or self.has(node, rdflib.RDF.first)
+
+    def list_items(self, node: Node) -> list[Node]:
+        items: list[Node] = []
+        seen = set()
+        while node != rdflib.RDF.nil and node not in seen:
+            seen.add(node)
+            items.extend(self.values(node, rdflib.RDF.first))
+            rest = self.values(node, rdflib.RDF.rest)
+            if not rest:
+                break
+            node = rest[0]
+        return items
+
     def expand_list(self, node: Node) -> list[Node]:
-        if (node, rdflib.RDF.first, None) in self.g or node == rdflib.RDF.nil:
-            return list(Collection(self.g, node))
-        return [node]
+        return self.list_items(node) if self.is_list(node) else [node]
 
     # -- constraints
     def constraints(self, node: Node, prop: str) -> tuple[ConstraintNode, ...]:
@@ -238,11 +262,11 @@ class _Walker:
         if len(raw_rights) > 1:
             is_list = True
         for value in raw_rights:
-            if (value, rdflib.RDF.first, None) in self.g:
+            if self.is_list(value):
                 is_list = True
-                rights.extend(self.term(v) for v in Collection(self.g, value))
-            elif isinstance(value, BNode) and (value, _RDF_VALUE, None) in self.g:
-                rights.extend(self.term(v) for v in self.g.objects(value, _RDF_VALUE))
+                rights.extend(self.term(v) for v in self.list_items(value))
+            elif isinstance(value, BNode) and self.has(value, _RDF_VALUE):
+                rights.extend(self.term(v) for v in self.values(value, _RDF_VALUE))
             else:
                 rights.append(self.term(value))
         reference = self.one(node, "rightOperandReference")
@@ -273,8 +297,9 @@ class _Walker:
     def actions(self, node: Node) -> tuple[Action, ...]:
         out = []
         for value in self.objs(node, "action"):
-            if isinstance(value, BNode) or (value, _RDF_VALUE, None) in self.g:
-                inner = self.g.value(value, _RDF_VALUE) or self.one(value, "action")
+            if isinstance(value, BNode) or self.has(value, _RDF_VALUE):
+                inner_values = self.values(value, _RDF_VALUE)
+                inner = inner_values[0] if inner_values else self.one(value, "action")
                 if inner is None:
                     raise PolicyParseError("an action node needs rdf:value naming the action", code="bad_action")
                 out.append(Action(iri=str(inner), refinements=self.constraints(value, "refinement")))
@@ -287,7 +312,7 @@ class _Walker:
     def _collection_parts(self, value: Node) -> tuple[bool, tuple[str, ...], str | None, tuple[ConstraintNode, ...]]:
         types = self.types(value)
         is_collection = bool(types & {ODRL + "AssetCollection", ODRL + "PartyCollection"})
-        part_of = tuple(sorted(str(p) for p in self.g.objects(value, _O.partOf)))
+        part_of = tuple(sorted(str(p) for p in self.values(value, _O.partOf)))
         source = self.one(value, "source")
         refinements = self.constraints(value, "refinement")
         if refinements or source is not None:
@@ -345,16 +370,20 @@ class _Walker:
         )
 
     def policy_nodes(self) -> list[Node]:
+        rule_props = {_O[p] for p in ("permission", "prohibition", "obligation", "duty", "remedy", "consequence")}
+        policy_props = {_O[p] for p in _RULE_PROPS}
+        classes = {URIRef(c) for c in POLICY_CLASSES}
         rule_nodes: set[Node] = set()
-        for prop in ("permission", "prohibition", "obligation", "duty", "remedy", "consequence"):
-            rule_nodes.update(self.g.objects(None, _O[prop]))
         found: set[Node] = set()
-        for cls in POLICY_CLASSES:
-            found.update(self.g.subjects(_RDF_TYPE, URIRef(cls)))
-        for prop in _RULE_PROPS:
-            for subject in self.g.subjects(_O[prop], None):
-                if subject not in rule_nodes:
+        for subject, props in self.index.items():
+            for prop, values in props.items():
+                if prop in rule_props:
+                    rule_nodes.update(values)
+                if prop in policy_props:
                     found.add(subject)
+                elif prop == _RDF_TYPE and not classes.isdisjoint(values):
+                    found.add(subject)
+        found = {n for n in found if n not in rule_nodes or not classes.isdisjoint(self.values(n, _RDF_TYPE))}
         return sorted(found, key=_sort_key)
 
     def policy(self, node: Node) -> Policy:
