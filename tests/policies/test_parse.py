@@ -19,7 +19,8 @@ IM_EXAMPLES = sorted((DATA / "w3c-poe" / "odrl-im-2.2-examples").glob("im-exampl
 
 def test_turtle_policy_model() -> None:
     policy = ttl("""
-ex:p a odrl:Offer ; odrl:assigner ex:provider ; odrl:target ex:asset ; odrl:profile <https://w3id.org/pactum/xborder/v1> ;
+ex:p a odrl:Offer ; odrl:assigner ex:provider ; odrl:target ex:asset ;
+    odrl:profile <https://w3id.org/pactum/xborder/v1> ;
     odrl:permission [ odrl:action odrl:read ; odrl:duty [ odrl:action odrl:delete ] ] ;
     odrl:prohibition [ odrl:action odrl:distribute ; odrl:remedy [ odrl:action odrl:inform ] ] ;
     odrl:obligation [ odrl:action odrl:compensate ; odrl:consequence [ odrl:action odrl:inform ] ] ;
@@ -133,7 +134,8 @@ def test_asset_and_party_collections() -> None:
     policy = ttl("""
 ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:read ;
     odrl:target [ a odrl:AssetCollection ; odrl:source ex:reports ;
-                  odrl:refinement [ odrl:leftOperand odrl:fileFormat ; odrl:operator odrl:eq ; odrl:rightOperand "pdf" ] ] ;
+                  odrl:refinement [ odrl:leftOperand odrl:fileFormat ; odrl:operator odrl:eq ;
+                                    odrl:rightOperand "pdf" ] ] ;
     odrl:assignee ex:staff ] .
 ex:staff a odrl:PartyCollection .
 """)
