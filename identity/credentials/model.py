@@ -7,7 +7,6 @@ so policy code never branches on the profile.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,7 +119,10 @@ def normalise_credential(cred: dict[str, Any], claims: dict[str, Any] | None = N
     contexts = as_list(cred.get("@context"))
     if profile is None:
         profile = "vc20" if contexts and contexts[0] == VC_V2_CONTEXT else "vc11"
-    out = copy.deepcopy(cred)
+    # shallow copies suffice: only top-level members and credentialSubject.id are ever written
+    out = dict(cred)
+    if isinstance(out.get("credentialSubject"), dict):
+        out["credentialSubject"] = dict(out["credentialSubject"])
     claims = claims or {}
     if "issuer" not in out and isinstance(claims.get("iss"), str):
         out["issuer"] = claims["iss"]
