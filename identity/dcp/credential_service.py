@@ -45,6 +45,7 @@ class CredentialServiceSettings:
     profile: ProfileChoice = "vc20"  # which credentials are presented: vc20, vc11 or both (one VP per profile)
     presentation_lifetime: int = 300
     leeway: int = DEFAULT_LEEWAY
+    verify_delivered: bool = True  # check each delivered credential's signature before storing it
 
 
 class CredentialService:
@@ -97,6 +98,14 @@ class CredentialService:
                 ))
         return presentations
 
+    async def _verify_signature(self, held: HeldCredential) -> None:
+        from identity.credentials.verify import verify_credential
+
+        result = await verify_credential(held.payload, resolver=self.resolver, trust=None, check_status=False)
+        if not result.ok:
+            raise MessageInvalid(f"delivered credential {held.id} failed verification: {result.error_code} "
+                                 f"{result.error_detail or ''}".strip(), code="credential_invalid")
+
     async def query(self, si_token: str, message: Any) -> dict[str, Any]:
         """Answer a PresentationQueryMessage with a PresentationResponseMessage of VP JWTs."""
         caller, grant = await self.authenticate(si_token)
@@ -146,6 +155,8 @@ class CredentialService:
             if held.subject not in (None, self.wallet.did):
                 raise MessageInvalid(f"credential is about {held.subject}, not this holder",
                                      code="subject_mismatch")
+            if self.settings.verify_delivered:
+                await self._verify_signature(held)
             if self.check_delivered is not None:
                 result = self.check_delivered(held.payload, ctype)
                 if hasattr(result, "__await__"):

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from identity.dcp.errors import RemoteError
+from identity.dcp.errors import DcpError, RemoteError, TokenError
+from identity.dcp.jws import parse_jws
 from identity.dcp.schemas import DCP_CONTEXT, validate_message
 from identity.dcp.scopes import parse_scopes
 from identity.dcp.tokens import create_si_token
@@ -30,6 +31,17 @@ def _kid(verifier_did: str, key: KeyPair, kid: str | None) -> str:
     raise RemoteError("the verifier key has no kid; pass verifier_kid", code="kid_missing", status=500)
 
 
+def _access_token_issuer(token: str | None) -> str:
+    if token:
+        try:
+            issuer = parse_jws(token).payload.get("iss")
+        except TokenError:
+            issuer = None
+        if isinstance(issuer, str) and issuer.startswith("did:"):
+            return issuer
+    raise DcpError("holder_did is needed when the access token does not name its issuer", code="holder_unknown")
+
+
 def _remote_problem(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -45,16 +57,18 @@ async def query_presentations(
     *,
     verifier_key: KeyPair,
     verifier_did: str,
-    holder_did: str,
     holder_access_token: str | None,
     scopes: Iterable[str],
     http_client: httpx.AsyncClient,
+    holder_did: str | None = None,
     verifier_kid: str | None = None,
 ) -> list[str | dict[str, Any]]:
     """POST a PresentationQueryMessage with my SI token (aud = holder, token = holder's access token).
 
-    Returns the ``presentation`` array of the validated PresentationResponseMessage.
+    ``holder_did`` defaults to the ``iss`` of the access token (a JWT the holder signed). Returns the
+    ``presentation`` array of the validated PresentationResponseMessage.
     """
+    holder_did = holder_did or _access_token_issuer(holder_access_token)
     scope_list = list(scopes)
     parse_scopes(scope_list)
     si_token = create_si_token(verifier_key, did=verifier_did, kid=_kid(verifier_did, verifier_key, verifier_kid),

@@ -197,3 +197,19 @@ def test_storage_requires_write_grant_and_matching_issuer(space: Space, tmp_path
     assert ok.status_code == 200, ok.text
     assert [c.types for c in space.holder.credentials(["MembershipCredential"])] == [
         ("VerifiableCredential", "MembershipCredential")]
+
+
+def test_storage_rejects_forged_signature(space: Space) -> None:
+    issuer = space.verifier
+    now = datetime.now(UTC)
+    forged = issue_vc_jwt({
+        "@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:uuid:forged",
+        "type": ["VerifiableCredential", "MembershipCredential"], "issuer": issuer.did,
+        "validFrom": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "credentialSubject": {"id": space.holder.did},
+    }, space.issuer.key, issuer.kid)  # claims the issuer's kid, signed with another key
+    write = space.holder.issue_access_token(issuer.did, ["org.eclipse.edc.vc.type:MembershipCredential:write"])
+    answer = _post(space, "/credentials", _credential_message(forged, "MembershipCredential"),
+                   issuer.sign_si_token(space.holder.did, token=write))
+    assert answer.status_code == 400 and answer.json()["code"] == "credential_invalid"
+    assert "signature_invalid" in answer.json()["detail"]
+    assert space.holder.credentials() == []
