@@ -68,7 +68,8 @@ def test_ispartof_and_isa_use_memberships() -> None:
 def test_datetime_date_and_duration_values() -> None:
     before = 'odrl:leftOperand odrl:dateTime ; odrl:operator odrl:lt ; odrl:rightOperand "2025-06-01"^^xsd:date'
     assert decide(before) == "permit"
-    after = 'odrl:leftOperand odrl:dateTime ; odrl:operator odrl:gt ; odrl:rightOperand "2025-06-01T00:00:00Z"^^xsd:dateTime'
+    after = ('odrl:leftOperand odrl:dateTime ; odrl:operator odrl:gt ;'
+             ' odrl:rightOperand "2025-06-01T00:00:00Z"^^xsd:dateTime')
     assert decide(after) == "deny"
     elapsed = 'odrl:leftOperand odrl:elapsedTime ; odrl:operator odrl:lteq ; odrl:rightOperand "P30D"^^xsd:duration'
     policy = one_permission(elapsed)
@@ -225,7 +226,8 @@ DUTY_POLICY = """
 ex:p a odrl:Agreement ; odrl:permission [ odrl:action odrl:use ; odrl:target ex:asset ;
     odrl:duty ex:delete, ex:inform ] .
 ex:delete odrl:action [ rdf:value odrl:delete ;
-    odrl:refinement [ odrl:leftOperand odrl:elapsedTime ; odrl:operator odrl:lteq ; odrl:rightOperand "P90D"^^xsd:duration ] ] .
+    odrl:refinement [ odrl:leftOperand odrl:elapsedTime ; odrl:operator odrl:lteq ;
+                      odrl:rightOperand "P90D"^^xsd:duration ] ] .
 ex:inform odrl:action odrl:inform ; odrl:informedParty ex:provider .
 """
 
