@@ -456,6 +456,72 @@ def rotate_key(
     _out.print(f"[green]rotated[/green]: new signing key {kid} (republish the DID document)")
 
 
+@app.command()
+def serve(
+    folder: WalletDir = Path("wallet"),
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8184,
+    profile: Annotated[str, typer.Option("--profile", help="Present vc20 (default), vc11 or any.")] = "vc20",
+    allow_http: Annotated[bool, typer.Option("--allow-http", help="Resolve loopback did:web over http.")] = False,
+    passphrase: Passphrase = None,
+) -> None:
+    """Run the wallet's DCP credential service alone (it also serves the did:web document).
+
+    Example: pactum identity serve --dir wallet --port 8184
+    """
+    import uvicorn
+
+    from identity.dcp.credential_service import CredentialServiceSettings, create_credential_service_app
+    from identity.dcp.jti_store import JtiStore
+    from identity.dids import Resolver
+
+    if profile not in ("vc20", "vc11", "any"):
+        raise CliError("--profile must be vc20, vc11 or any")
+    wallet = _open_wallet(folder, passphrase)
+    resolver = Resolver(allow_http_hosts=["127.0.0.1", "localhost", "::1"] if allow_http else None)
+    application = create_credential_service_app(
+        wallet, resolver=resolver, jti_store=JtiStore(Path(folder) / "jti.db"),
+        settings=CredentialServiceSettings(profile=profile))  # type: ignore[arg-type]
+    uvicorn.run(application, host=host, port=port, log_level=os.environ.get("PACTUM_LOG_LEVEL", "info").lower())
+
+
+@app.command()
+def request(
+    issuer: Annotated[str, typer.Option("--issuer", help="Base URL of the issuer service (the authority).")],
+    credential: Annotated[list[str], typer.Option("--credential", help="Credential id from the issuer's "
+                                                 "metadata (repeatable).")],
+    folder: WalletDir = Path("wallet"),
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the outcome (0 = do not wait).")] = 30,
+    passphrase: Passphrase = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Request credentials over DCP; the issuer delivers them to the wallet's credential service.
+
+    Example: pactum identity request --issuer https://authority.example.com --credential membership
+    """
+    import httpx
+
+    from identity.dcp.issuance import request_credentials, wait_for_issuance
+
+    wallet = _open_wallet(folder, passphrase)
+
+    async def run() -> tuple[str, str]:
+        async with httpx.AsyncClient(timeout=15) as client:
+            pending = await request_credentials(wallet, issuer, credential, http_client=client)
+            status = "RECEIVED"
+            if wait > 0:
+                status = await wait_for_issuance(wallet, pending, http_client=client, timeout=wait)
+            return pending.location, status
+
+    location, status = asyncio.run(run())
+    if as_json:
+        _print_json({"location": location, "status": status})
+    else:
+        _out.print(f"request {location}: {status}")
+    if status == "REJECTED":
+        raise CliError(f"the issuer rejected the request ({location})")
+
+
 # ---- pactum authority -----------------------------------------------------------------------------------------
 def _authority(config: Path) -> Any:
     from identity.authority.issuer import Authority
