@@ -42,7 +42,8 @@ def lint_source(source: PolicySource) -> list[Finding]:
     if not any(True for _ in _policies(source)):
         findings.append(Finding(source.path, "no-policy", Severity.ERROR, "no ODRL policy found in the file",
                                 "type the policy as odrl:Set, odrl:Offer or odrl:Agreement", 1))
-    return sorted(findings, key=lambda f: (f.line or 0, f.rule, f.message))
+    unique = list({(f.rule, f.line, f.message): f for f in findings}.values())
+    return sorted(unique, key=lambda f: (f.line or 0, f.rule, f.message))
 
 
 def _policies(source: PolicySource) -> Iterable[object]:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 import rdflib
 from rdflib.term import BNode, Literal, Node, URIRef
 
-_WINDOW = 400
-
 
 @dataclass
 class Locator:
@@ -27,9 +25,11 @@ class Locator:
     graph: rdflib.Graph
     _prefixes: dict[str, str] = field(default_factory=dict)
     _line_starts: list[int] = field(default_factory=list)
+    _brackets: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        self._brackets = _bracket_pairs(self.text, turtle=self.syntax == "turtle")
         if self.syntax == "turtle":
             self._prefixes = {p: str(ns) for p, ns in self.graph.namespace_manager.namespaces()
                               if f"{p}:" in self.text}
@@ -63,9 +63,10 @@ class Locator:
                 if self.syntax != "turtle":
                     forms.append(local)
         if self.syntax != "turtle":
-            for ns in ("http://www.w3.org/ns/odrl/2/", "https://w3id.org/catenax/policy/"):
-                if iri.startswith(ns):
-                    forms.append(iri[len(ns):])
+            # JSON-LD terms and @vocab-relative names: the bare local name is how the author wrote it
+            local = iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+            if local and local != iri:
+                forms.append(local)
         # longer spellings first so "odrl:use" wins over "use"
         return sorted(set(forms), key=len, reverse=True)
 
@@ -109,19 +110,28 @@ class Locator:
         patterns = [p for p in (self._pair_pattern(pred, obj) for pred, obj in self.graph.predicate_objects(node)
                                 if isinstance(pred, URIRef)) if p]
         if patterns:
-            best: tuple[int, int, int] | None = None
+            best: tuple[tuple[int, int, int], int] | None = None
             for match in re.finditer(patterns[0], self.text):
-                low = max(0, match.start() - _WINDOW)
-                window = self.text[low:match.end() + _WINDOW]
-                score = sum(1 for other in patterns[1:] if re.search(other, window))
-                # among equal scores, prefer the first occurrence after the node's parent
+                open_at, close_at = self._scope(match.start())
+                scope = self.text[open_at:close_at]
+                found = sum(1 for other in patterns[1:] if re.search(other, scope))
+                # most pairs inside the same [...] / {...} wins, then the tightest scope, then the first
+                # occurrence after the node's parent
                 distance = match.start() - anchor if anchor is not None and match.start() >= anchor else 10**9
-                key = (score, -distance, -match.start())
-                if best is None or key > best[:3]:
-                    best = (score, -distance, -match.start())
+                key = (found, -(close_at - open_at), -distance)
+                if best is None or key > best[0]:
+                    best = (key, match.start())
             if best is not None:
-                return -best[2]
+                return best[1]
         return anchor
+
+    def _scope(self, offset: int) -> tuple[int, int]:
+        """The innermost bracket pair (``[]``, ``{}``, ``()``) around ``offset``, or the whole text."""
+        best = (0, len(self.text))
+        for open_at, close_at in self._brackets:
+            if open_at < offset < close_at and close_at - open_at < best[1] - best[0]:
+                best = (open_at, close_at)
+        return best
 
     def _parent_offset(self, node: BNode, depth: int) -> int | None:
         if depth >= 4:
@@ -160,6 +170,34 @@ class Locator:
             return self.line_of_offset(matches[0])
         after = [m for m in matches if m >= anchor]
         return self.line_of_offset(after[0] if after else matches[-1])
+
+
+_CLOSERS = {"]": "[", "}": "{", ")": "("}
+
+
+def _bracket_pairs(text: str, *, turtle: bool) -> list[tuple[int, int]]:
+    """Matching bracket positions, skipping strings, Turtle IRIs ``<...>`` and ``#`` comments."""
+    pairs: list[tuple[int, int]] = []
+    stack: list[tuple[str, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif turtle and char == "<":
+            end = text.find(">", i)
+            i = end if end != -1 else n
+        elif turtle and char == "#":
+            end = text.find("\n", i)
+            i = end if end != -1 else n
+        elif char in "[{(":
+            stack.append((char, i))
+        elif char in _CLOSERS and stack and stack[-1][0] == _CLOSERS[char]:
+            pairs.append((stack.pop()[1], i))
+        i += 1
+    return pairs
 
 
 def _jsonld_prefixes(text: str) -> dict[str, str]:

@@ -261,7 +261,9 @@ def _type_findings(ctx: LintContext, constraint: Node, left: str, operator: str)
     spec = terms.left_operand_spec(left)
     ordering = spec.ordering if spec is not None else ()
     out = []
-    if operator in ORDERING_OPERATORS:
+    expected_kind = EXPECTED_KIND.get(left)
+    # odrl:event is ordered by occurrence ("event lt odrl:policyUsage"), so IRIs are its right operands
+    if operator in ORDERING_OPERATORS and left != ODRL + "event":
         op = _short(operator)
         if len(values) > 1:
             out.append(ctx.finding("operand-type", Severity.ERROR,
@@ -269,6 +271,8 @@ def _type_findings(ctx: LintContext, constraint: Node, left: str, operator: str)
                                    "use isAnyOf/isAllOf for sets, or give a single right operand", constraint))
         for value in values:
             ordered = value.kind in ("integer", "number", "datetime", "duration")
+            if expected_kind is not None and not _fits(value.kind, expected_kind):
+                continue  # the more specific type finding below says it better
             if not ordered and not (ordering and value.text in ordering):
                 expected = f"one of {', '.join(ordering)}" if ordering else "a number, date-time or duration"
                 out.append(ctx.finding(
@@ -276,7 +280,6 @@ def _type_findings(ctx: LintContext, constraint: Node, left: str, operator: str)
                     f"{_short(left)} {op} {value.text!r}: {op} needs {expected}, got a {value.kind}",
                     "give a typed literal, e.g. \"100\"^^xsd:integer or \"2025-01-01T00:00:00Z\"^^xsd:dateTime",
                     constraint))
-    expected_kind = EXPECTED_KIND.get(left)
     if expected_kind is not None:
         for value in values:
             if not _fits(value.kind, expected_kind):

@@ -37,6 +37,10 @@ _SHAPE_MESSAGES = {
 }
 
 
+# Shape violations the engine still reads unambiguously: reported, but they do not fail lint.
+_WARNING_RULES = frozenset({"shacl-collection"})
+
+
 @lru_cache(maxsize=1)
 def odrl_shapes() -> rdflib.Graph:
     """The pinned W3C ODRL SHACL shapes."""
@@ -93,7 +97,17 @@ def _short(node: Node | None) -> str:
     return text if isinstance(node, URIRef) else "(blank node)"
 
 
-def _describe(report: rdflib.Graph, result: Node) -> tuple[str, str, str, Node | None]:
+def _node_words(data: rdflib.Graph, node: Node | None) -> str:
+    """How to name a node in a message: its IRI, else by the property that holds it ("a permission")."""
+    if node is None or isinstance(node, URIRef):
+        return _short(node)
+    for predicate in data.predicates(None, node):
+        name = str(predicate).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+        return f"a {name}"
+    return "a blank node"
+
+
+def _describe(report: rdflib.Graph, result: Node, data: rdflib.Graph) -> tuple[str, str, str, Node | None]:
     """(rule id, message, hint, node to locate) for one sh:ValidationResult."""
     component = report.value(result, SH.sourceConstraintComponent)
     shape = report.value(result, SH.sourceShape)
@@ -108,6 +122,10 @@ def _describe(report: rdflib.Graph, result: Node) -> tuple[str, str, str, Node |
     if shape == OD.PolicyShape and name == "nodeKind":
         return ("shacl-policy-iri", "a policy must be identified by an IRI (uid / @id), not a blank node",
                 "give the policy an @id such as urn:uuid:...", focus)
+    if name == "xone" and shape in (OD.PartyCollectionShape, OD.AssetCollectionShape):
+        return ("shacl-collection", f"{_node_words(data, focus)}: a collection with odrl:source needs an "
+                "odrl:refinement, and one without a refinement has no source",
+                "add the refinement that selects members, or drop odrl:source", focus)
     if name == "xone" and shape == OD.ConstraintShape:
         return ("shacl-right-operand", "a constraint needs exactly one of rightOperand or rightOperandReference",
                 "add odrl:rightOperand", focus)
@@ -119,11 +137,15 @@ def _describe(report: rdflib.Graph, result: Node) -> tuple[str, str, str, Node |
     if name == "disjoint":
         return ("inherit-cycle", "a policy inherits from itself through odrl:inheritFrom",
                 "remove one odrl:inheritFrom link", focus)
+    if name == "minCount" and shape is not None and report.value(shape, SH.path) is not None and path is not None \
+            and not isinstance(path, URIRef):
+        return ("shacl-no-rules", f"{_node_words(data, focus)} has no permission, prohibition or obligation",
+                "add at least one rule", focus)
     if name in ("minCount", "maxCount") and isinstance(path, URIRef):
         bound = "at least" if name == "minCount" else "at most"
         count = report.value(shape, SH.minCount if name == "minCount" else SH.maxCount) if shape else None
         wording = f"needs {bound} {count or ('one' if name == 'minCount' else '')} {_short(path)}".replace("  ", " ")
-        return f"shacl-{name}", f"{_short(focus)} {wording}", f"check {_short(path)} on this node", focus
+        return f"shacl-{name}", f"{_node_words(data, focus)} {wording}", f"check {_short(path)} on this node", focus
     text = report.value(result, SH.resultMessage)
     return (f"shacl-{name}", str(text) if text else f"violates the ODRL shape {_short(shape)}",
             "see the ODRL 2.2 Information Model", focus)
@@ -143,10 +165,12 @@ def run_shacl(path: str, graph: rdflib.Graph, locator: Locator) -> list[Finding]
     for result in report.subjects(RDF.type, SH.ValidationResult):
         if report.value(None, SH.detail, result) is not None:
             continue  # nested detail of a sh:node result, already described by its parent
-        rule, message, hint, node = _describe(report, result)
+        rule, message, hint, node = _describe(report, result, graph)
         severity_iri = report.value(result, SH.resultSeverity)
         severity = Severity.ERROR if severity_iri in (None, SH.Violation) else (
             Severity.WARNING if severity_iri == SH.Warning else Severity.INFO)
+        if rule in _WARNING_RULES:
+            severity = Severity.WARNING
         value = report.value(result, SH.value)
         line = locator.line_of_term(value, node) if isinstance(value, URIRef) else locator.line_of(node)
         key = (rule, line, message)

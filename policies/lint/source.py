@@ -11,14 +11,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import rdflib
-from pyld import jsonld
 from rdflib.plugins.parsers.notation3 import BadSyntax
 
 from policies.errors import PolicyError
-from policies.jsonld import document_loader
+from policies.jsonld import ContextNotPinnedError
+from policies.parse import to_graph
 
 from .findings import Finding, Severity
 
@@ -71,15 +70,6 @@ def _turtle_graph(path: str, text: str) -> tuple[rdflib.Graph | None, Finding | 
     return graph, None
 
 
-def jsonld_to_graph(document: Any) -> rdflib.Graph:
-    """Expand a JSON-LD document with the pinned contexts and load its triples into an rdflib graph."""
-    nquads = jsonld.to_rdf(document, {"format": "application/n-quads", "documentLoader": document_loader()})
-    graph = rdflib.Graph()
-    if nquads:
-        graph.parse(data=nquads, format="nt")  # policies live in the default graph
-    return graph
-
-
 def _jsonld_graph(path: str, text: str) -> tuple[rdflib.Graph | None, Finding | None]:
     try:
         document = json.loads(text)
@@ -87,23 +77,13 @@ def _jsonld_graph(path: str, text: str) -> tuple[rdflib.Graph | None, Finding | 
         return None, Finding(path, "syntax", Severity.ERROR, f"JSON syntax error: {exc.msg}",
                              "fix the JSON syntax at this position", exc.lineno, exc.colno)
     try:
-        return jsonld_to_graph(document), None
-    except PolicyError as exc:
+        # the engine's own JSON-LD reading: pinned contexts, DSP 2025-1 context when none is given
+        return to_graph(document, format="json-ld"), None
+    except ContextNotPinnedError as exc:
         return None, Finding(path, "jsonld-context", Severity.ERROR, str(exc),
                              "use one of the pinned contexts, e.g. http://www.w3.org/ns/odrl.jsonld")
-    except Exception as exc:  # pyld raises JsonLdError with nested causes
-        cause: BaseException | None = exc
-        messages: list[str] = []
-        while cause is not None and len(messages) < 8:
-            if isinstance(cause, PolicyError):
-                return None, Finding(path, "jsonld-context", Severity.ERROR, str(cause),
-                                     "use one of the pinned contexts, e.g. http://www.w3.org/ns/odrl.jsonld")
-            text = getattr(cause, "message", None) or str(cause)
-            if text and text not in messages:
-                messages.append(str(text))
-            cause = getattr(cause, "cause", None) or cause.__cause__ or cause.__context__
-        return None, Finding(path, "jsonld", Severity.ERROR, "invalid JSON-LD: " + "; ".join(messages),
-                             "check @context and keyword usage")
+    except PolicyError as exc:
+        return None, Finding(path, "jsonld", Severity.ERROR, str(exc), "check @context and keyword usage")
 
 
 def read_policy_source(path: str | Path, text: str | None = None) -> PolicySource:

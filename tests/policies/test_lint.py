@@ -234,3 +234,40 @@ def test_has_errors_ignores_warnings() -> None:
     assert not has_errors([])
     assert findings[0].to_json()["severity"] == "error"
     assert findings[0].to_text().startswith("y.ttl:7: error [unknown-action]")
+
+
+def test_event_is_ordered_by_occurrence() -> None:
+    text = _offer("""        odrl:action odrl:use ;
+        odrl:constraint [ odrl:leftOperand odrl:event ; odrl:operator odrl:lt ;
+                          odrl:rightOperand odrl:policyUsage ]""")
+    assert lint_text(text, path="z.ttl") == []
+
+
+def test_one_type_finding_per_constraint() -> None:
+    text = _offer("""        odrl:action odrl:use ;
+        odrl:constraint [ odrl:leftOperand odrl:count ; odrl:operator odrl:lt ; odrl:rightOperand "lots" ]""")
+    findings = [f for f in lint_text(text, path="z.ttl") if f.rule == "operand-type"]
+    assert len(findings) == 1 and "integer" in findings[0].message
+
+
+def test_collection_shape_is_only_a_warning() -> None:
+    text = HEAD + """@prefix ex: <http://example.org/> .
+<urn:p> a odrl:Set ; odrl:permission [ odrl:action odrl:read ; odrl:target ex:x ; odrl:assignee ex:staff ] .
+ex:staff a odrl:PartyCollection ; odrl:source ex:directory .
+"""
+    findings = lint_text(text, path="w.ttl")
+    assert [(f.rule, f.severity) for f in findings] == [("shacl-collection", Severity.WARNING)]
+    assert findings[0].line == 5 and not has_errors(findings)
+
+
+def test_dsp_policy_without_context_and_without_rules() -> None:
+    no_rules = '{"@id": "urn:uuid:1", "@type": "Offer", "target": "asset:1", "assigner": "urn:provider"}'
+    findings = lint_text(no_rules, path="dsp.json")
+    assert [f.rule for f in findings] == ["shacl-no-rules"]
+    dsp = ('{"@id": "urn:uuid:1", "@type": "Offer", "target": "asset:1", "assigner": "urn:provider",\n'
+           ' "permission": [{"action": "use", "constraint": [\n'
+           '   {"leftOperand": "partner", "operator": "eq", "rightOperand": "gold"},\n'
+           '   {"leftOperand": "partner", "operator": "eq", "rightOperand": "silver"}]}]}')
+    findings = lint_text(dsp, path="dsp.json")
+    # an unknown operand is one finding per place it is written, not a duplicate per constraint at one line
+    assert sorted((f.rule, f.line) for f in findings) == [("unknown-left-operand", 3), ("unknown-left-operand", 4)]
