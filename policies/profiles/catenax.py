@@ -21,6 +21,7 @@ NS = "https://w3id.org/catenax/policy/"
 NS_2025 = "https://w3id.org/catenax/2025/9/policy/"
 PROFILE_IRI = "https://w3id.org/catenax/policy/v1.0.0"
 
+_NOT_FRAMEWORKS = frozenset({"VerifiableCredential", "MembershipCredential", "BpnCredential"})
 _LEGACY_FRAMEWORKS = ("behavioraltwin", "pcf", "quality", "resiliency", "sustainability", "traceability")
 
 # Left operands of the 2025/9 profile (names of its per-constraint schemas); read from facts.
@@ -67,15 +68,15 @@ def framework_agreement(ctx: EvalContext) -> Any:
     agreements: set[str] = set()
     for names, sub in _subjects(ctx):
         use_case = sub.get("useCase")
-        if not use_case:
-            for name in names:
-                if name.endswith("Credential") and name not in ("MembershipCredential", "BpnCredential"):
-                    use_case = name[: -len("Credential")]
-        if use_case:
-            version = sub.get("contractVersion")
-            agreements.add(str(use_case))
+        cases = [use_case] if use_case else [
+            name[: -len("Credential")] for name in sorted(names)
+            if name.endswith("Credential") and name not in _NOT_FRAMEWORKS
+        ]
+        version = sub.get("contractVersion")
+        for case in cases:
+            agreements.add(str(case))
             if version:
-                agreements.add(f"{use_case}:{version}")
+                agreements.add(f"{case}:{version}")
     return frozenset(agreements)
 
 
