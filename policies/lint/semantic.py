@@ -83,7 +83,10 @@ def _suggest(name: str, candidates: Iterable[str]) -> str:
     local = name.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
     by_local = {c.rsplit("/", 1)[-1].rsplit("#", 1)[-1]: c for c in candidates}
     close = difflib.get_close_matches(local, list(by_local), n=1, cutoff=0.7)
-    return f"did you mean {_short(by_local[close[0]])}?" if close else ""
+    if not close:
+        return ""
+    best = by_local[close[0]]
+    return f"did you mean {'odrl:' + close[0] if best.startswith(ODRL) else _short(best)}?"
 
 
 # --- values -------------------------------------------------------------------------------------------------
@@ -457,7 +460,34 @@ def _find_cycle(node: Node, edges: dict[Node, list[Node]], path: list[Node], don
     return None
 
 
+_CHECKED_ELSEWHERE = (OD.action, OD.leftOperand, OD.operator, OD.profile)
+
+
+def check_odrl_terms(ctx: LintContext) -> list[Finding]:
+    """A misspelt ODRL class or property (``odrl:Ofer``, ``odrl:permision``) silently drops meaning."""
+    known = terms.odrl_terms()
+    out = []
+    reported: set[str] = set()
+    for subject, predicate, obj in ctx.graph:
+        candidates = [(predicate, "property")]
+        if predicate not in _CHECKED_ELSEWHERE and isinstance(obj, URIRef):
+            candidates.append((obj, "class" if predicate == RDF.type else "term"))
+        for term, role in candidates:
+            text = str(term)
+            if not text.startswith(ODRL) or text in known or text in reported:
+                continue
+            if text == ODRL:  # the bare namespace IRI appears in some documents (e.g. odrl:profile)
+                continue
+            reported.add(text)
+            hint = _suggest(text, known) or "use a term of the ODRL 2.2 vocabulary"
+            out.append(ctx.finding("unknown-odrl-term", Severity.ERROR,
+                                   f"odrl:{text[len(ODRL):]} is not an ODRL 2.2 {role}", hint, subject,
+                                   term if isinstance(term, URIRef) else None))
+    return out
+
+
 CHECKS: tuple[Callable[[LintContext], list[Finding]], ...] = (
+    check_odrl_terms,
     check_untyped_policies,
     check_profiles,
     check_actions,

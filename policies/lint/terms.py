@@ -43,6 +43,13 @@ def odrl_left_operands() -> frozenset[str]:
                      if isinstance(s, rdflib.URIRef))
 
 
+@lru_cache(maxsize=1)
+def odrl_terms() -> frozenset[str]:
+    """Every term the ODRL 2.2 vocabulary defines (classes, properties, individuals)."""
+    graph = odrl_vocabulary()
+    return frozenset(str(s) for s in graph.subjects() if isinstance(s, rdflib.URIRef) and str(s).startswith(ODRL))
+
+
 def is_known_action(iri: str) -> bool:
     """True for ODRL 2.2 actions."""
     return iri in odrl_actions()

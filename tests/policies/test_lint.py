@@ -48,7 +48,7 @@ def test_unknown_action_is_reported_with_line_and_suggestion() -> None:
     [finding] = [f for f in findings if f.rule == "unknown-action"]
     assert finding.severity is Severity.ERROR
     assert finding.line == 7
-    assert "distribute" in finding.hint
+    assert finding.hint == "did you mean odrl:distribute?"
     assert finding.file == "a.ttl"
 
 
@@ -271,3 +271,16 @@ def test_dsp_policy_without_context_and_without_rules() -> None:
     findings = lint_text(dsp, path="dsp.json")
     # an unknown operand is one finding per place it is written, not a duplicate per constraint at one line
     assert sorted((f.rule, f.line) for f in findings) == [("unknown-left-operand", 3), ("unknown-left-operand", 4)]
+
+
+def test_misspelt_odrl_class_and_property() -> None:
+    text = HEAD + """<urn:p> a odrl:Ofer ;
+   odrl:assigner <urn:a> ; odrl:target <urn:t> ;
+   odrl:permision [ odrl:action odrl:use ] .
+"""
+    findings = {f.rule: f for f in lint_text(text, path="t.ttl") if f.rule == "unknown-odrl-term"}
+    messages = sorted(f.message for f in lint_text(text, path="t.ttl") if f.rule == "unknown-odrl-term")
+    assert messages == ["odrl:Ofer is not an ODRL 2.2 class", "odrl:permision is not an ODRL 2.2 property"]
+    assert findings["unknown-odrl-term"].severity is Severity.ERROR
+    hints = sorted(f.hint for f in lint_text(text, path="t.ttl") if f.rule == "unknown-odrl-term")
+    assert hints == ["did you mean odrl:Offer?", "did you mean odrl:permission?"]
