@@ -15,7 +15,7 @@ from identity.authority.settings import settings_from_mapping
 from identity.credentials.status_list import HttpStatusFetcher, StatusList
 from identity.credentials.trust import TrustList
 from identity.credentials.verify import verify_credential
-from identity.dcp.credential_service import create_credential_service_app
+from identity.dcp.credential_service import CredentialServiceSettings, create_credential_service_app
 from identity.dcp.errors import DcpError
 from identity.dcp.issuance import request_credentials, wait_for_issuance
 from identity.dcp.jti_store import JtiStore
@@ -41,15 +41,16 @@ def authority_settings(tmp: Path, port: int, holder_did: str, **extra: Any):  # 
 
 
 class World:
-    def __init__(self, tmp: Path, **authority_extra: Any) -> None:
+    def __init__(self, tmp: Path, holder_profile: str = "vc20", **authority_extra: Any) -> None:
         self.aport, self.hport, self.vport = free_port(), free_port(), free_port()
         self.holder = make_wallet(tmp / "holder", self.hport)
         self.verifier_wallet = make_wallet(tmp / "verifier", self.vport, with_cs=False)
         resolver = Resolver(allow_http_hosts=LOOPBACK)
         self.settings = authority_settings(tmp, self.aport, self.holder.did, **authority_extra)
         self.authority_app = create_authority_app(self.settings)
-        self.holder_app = create_credential_service_app(self.holder, resolver=resolver,
-                                                        jti_store=JtiStore(tmp / "holder-jti.db"))
+        self.holder_app = create_credential_service_app(
+            self.holder, resolver=resolver, jti_store=JtiStore(tmp / "holder-jti.db"),
+            settings=CredentialServiceSettings(profile=holder_profile))  # type: ignore[arg-type]
         self.verifier_app = create_credential_service_app(self.verifier_wallet, resolver=resolver,
                                                           jti_store=JtiStore(tmp / "v-jti.db"))
         self.tmp = tmp
@@ -203,3 +204,39 @@ def test_rejected_when_participant_lacks_bpn(tmp_path: Path) -> None:
         w.authority_url = a  # type: ignore[attr-defined]
         assert asyncio.run(_issue(w, ["membership", "bpn"])) == "REJECTED"
     assert w.holder.credentials() == []
+
+
+def test_vc11_profile_with_status_list_2021(tmp_path: Path) -> None:
+    w = World(tmp_path, holder_profile="vc11", profile="vc11")
+    with serve(w.authority_app, w.aport) as a, serve(w.holder_app, w.hport), serve(w.verifier_app, w.vport):
+        w.authority_url = a  # type: ignore[attr-defined]
+        assert asyncio.run(_issue(w, ["membership"])) == "ISSUED"
+        (held,) = w.holder.credentials()
+        assert held.profile == "vc11"
+        from identity.credentials.jwt import decode_unverified
+
+        payload = decode_unverified(str(held.payload)).payload
+        assert payload["vc"]["credentialStatus"]["type"] == "StatusList2021Entry"
+        scopes = [type_scope("MembershipCredential", form="edc")]
+
+        async def fetch() -> Any:
+            async with httpx.AsyncClient() as client:
+                verifier = DcpVerifier.for_wallet(
+                    w.verifier_wallet, resolver=Resolver(allow_http_hosts=LOOPBACK),
+                    jti_store=JtiStore(tmp_path / "vj.db"), trust=TrustList(w.authority_app.state.authority
+                                                                            .trust_list()),
+                    http_client=client, status_fetcher=HttpStatusFetcher(client, ttl=0, allow_http_hosts=LOOPBACK),
+                    allow_http_hosts=LOOPBACK)
+                access = w.holder.issue_access_token(w.verifier_wallet.did, scopes)
+                return await verifier.fetch_verified_claims(
+                    w.holder.sign_si_token(w.verifier_wallet.did, token=access), scopes)
+
+        party = asyncio.run(fetch())
+        assert [c["type"] for c in party.credentials] == [["VerifiableCredential", "MembershipCredential"]]
+        status = httpx.get(a + "/status/vc11-revocation")
+        assert status.headers["content-type"].startswith("application/jwt")
+        assert decode_unverified(status.text).payload["vc"]["type"][1] == "StatusList2021Credential"
+        w.authority_app.state.authority.revoke(held.id)
+        with pytest.raises(PresentationRejected) as err:
+            asyncio.run(fetch())
+        assert err.value.code == "revoked"
