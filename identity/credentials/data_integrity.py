@@ -50,19 +50,31 @@ class ProofInfo:
     created: str | None
 
 
-def canonicalize_rdfc(document: dict[str, Any]) -> str:
-    """RDF Dataset Canonicalization (URDNA2015) to N-Quads, contexts served offline."""
+def _refuse_dropped(term: str | None) -> None:
+    # "safe mode": a member the contexts do not define would be silently left out of the signed N-Quads,
+    # so a verifier could read data no signature covers. Refuse instead.
+    raise DataIntegrityError(f"JSON-LD term {term!r} is not defined by the document's contexts")
+
+
+def canonicalize_rdfc(document: dict[str, Any], *, safe: bool = True) -> str:
+    """RDF Dataset Canonicalization (URDNA2015) to N-Quads, contexts served offline.
+
+    ``safe`` (default) rejects members that no context defines instead of silently dropping them.
+    """
+    processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped) if safe else jsonld.JsonLdProcessor()
     try:
-        result = jsonld.normalize(
+        result = processor.normalize(
             document,
             {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": document_loader,
-             "base": None, "safe": False},
+             "base": None},
         )
     except jsonld.JsonLdError as exc:
         cause = exc
         while getattr(cause, "cause", None) is not None:
             cause = cause.cause  # type: ignore[assignment]
         raise DataIntegrityError(f"JSON-LD canonicalization failed: {str(cause).splitlines()[0]}") from exc
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        raise DataIntegrityError(f"JSON-LD canonicalization failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(result, str):
         raise DataIntegrityError("JSON-LD canonicalization produced no N-Quads")
     return result

@@ -36,7 +36,7 @@ class ParsedJws:
     signature: bytes
 
 
-def _depth_ok(value: Any, limit: int) -> bool:
+def depth_ok(value: Any, limit: int) -> bool:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -61,7 +61,7 @@ def load_json_bounded(raw: bytes | str, *, max_bytes: int = MAX_JWT_BYTES, max_d
         raise CredentialError(f"invalid JSON: {exc}") from None
     # cheap pre-check: a document with few brackets cannot be deep
     openers = raw.count(b"{") + raw.count(b"[") if isinstance(raw, bytes) else raw.count("{") + raw.count("[")
-    if openers > max_depth and not _depth_ok(value, max_depth):
+    if openers > max_depth and not depth_ok(value, max_depth):
         raise CredentialTooDeep(f"JSON nesting exceeds depth {max_depth}")
     return value
 

@@ -15,7 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from identity.credentials.errors import CredentialError
-from identity.credentials.jws import DEFAULT_ALGS, MAX_JWT_BYTES, ParsedJws, check_alg, parse_compact
+from identity.credentials.jws import (
+    DEFAULT_ALGS,
+    MAX_JSON_DEPTH,
+    MAX_JWT_BYTES,
+    ParsedJws,
+    check_alg,
+    depth_ok,
+    parse_compact,
+)
 from identity.credentials.model import (
     ENVELOPED_VC_PREFIX,
     ENVELOPED_VP_PREFIX,
@@ -37,6 +45,7 @@ MAX_CREDENTIALS_PER_PRESENTATION = 100
 DEFAULT_SKEW = timedelta(seconds=60)
 STATUS_ENTRY_TYPES = {"BitstringStatusListEntry": "BitstringStatusList", "StatusList2021Entry": "StatusList2021"}
 STATUS_CRED_TYPES = {"BitstringStatusListCredential", "StatusList2021Credential"}
+_UNEXPECTED = (IdentityError, ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -268,6 +277,17 @@ async def verify_credential(
     """
     result = VerificationResult()
     try:
+        return await _verify_credential(result, credential, resolver, trust, now, status_fetcher, skew,
+                                        allowed_algs, check_status, max_bytes)
+    except _UNEXPECTED as exc:  # last line of defence: bad input must never escape as an exception
+        return result.fail("format", "malformed", f"unverifiable credential ({type(exc).__name__}: {exc})")
+
+
+async def _verify_credential(result: VerificationResult, credential: Any, resolver: Resolver, trust: Any,
+                             now: datetime | None, status_fetcher: StatusFetcher | None, skew: timedelta,
+                             allowed_algs: frozenset[str] | set[str], check_status: bool,
+                             max_bytes: int) -> VerificationResult:
+    try:
         trust_list = as_trust_list(trust)
     except IdentityError as exc:
         return result.fail("trust", "issuer_untrusted", f"invalid trust list: {exc}")
@@ -280,6 +300,8 @@ async def verify_credential(
         if not await _verify_jwt_credential(result, credential, resolver, allowed_algs, max_bytes):
             return result
     elif isinstance(credential, dict):
+        if not depth_ok(credential, MAX_JSON_DEPTH):
+            return result.fail("format", "too_deep", f"JSON nesting exceeds depth {MAX_JSON_DEPTH}")
         if not await _verify_di_credential(result, credential, resolver):
             return result
     else:
@@ -468,6 +490,19 @@ async def verify_presentation(
     match when given; the holder must equal ``expected_holder`` (the caller) and each credential's subject.
     """
     result = PresentationResult()
+    try:
+        return await _verify_presentation(result, presentation, resolver, trust, audience, expected_holder, nonce,
+                                          now, status_fetcher, skew, allowed_algs, require_subject_is_holder,
+                                          max_bytes)
+    except _UNEXPECTED as exc:  # last line of defence: bad input must never escape as an exception
+        return result.fail("format", "malformed", f"unverifiable presentation ({type(exc).__name__}: {exc})")
+
+
+async def _verify_presentation(result: PresentationResult, presentation: Any, resolver: Resolver, trust: Any,
+                               audience: str | None, expected_holder: str | None, nonce: str | None,
+                               now: datetime | None, status_fetcher: StatusFetcher | None, skew: timedelta,
+                               allowed_algs: frozenset[str] | set[str], require_subject_is_holder: bool,
+                               max_bytes: int) -> PresentationResult:
     moment = _now(now)
     try:
         presentation = unwrap_enveloped(presentation, ENVELOPED_VP_PREFIX)

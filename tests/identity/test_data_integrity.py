@@ -241,3 +241,15 @@ def test_didkit_ed25519signature2018_is_refused_cleanly() -> None:
     legacy = _json(GEN / "out-didkit-ed25519signature2018.json")
     result = asyncio.run(verify_credential(legacy, resolver=Resolver(), trust=None))
     assert not result.ok and result.error_code == "alg_not_allowed"
+
+
+def test_safe_mode_refuses_undefined_terms() -> None:
+    """An undefined member would not be covered by the signature: refuse rather than silently drop it."""
+    doc = {"@context": ["https://www.w3.org/2018/credentials/v1"], "type": ["VerifiableCredential"],
+           "issuer": "did:x:y", "issuanceDate": "2020-01-01T00:00:00Z", "credentialSubject": {"id": "did:x:z"},
+           "unsignedClaim": "admin"}
+    with pytest.raises(DataIntegrityError, match="unsignedClaim"):
+        canonicalize_rdfc(doc)
+    assert "unsignedClaim" not in canonicalize_rdfc(doc, safe=False)
+    with pytest.raises(DataIntegrityError):
+        sign_data_integrity(doc, generate_key(), "did:x:y#k")
