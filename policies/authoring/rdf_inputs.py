@@ -3,26 +3,30 @@
 Request: an ``odrl:Request`` whose ``odrl:permission`` names ``odrl:action``, ``odrl:target`` and
 ``odrl:assignee`` (a ``odrl:purpose`` constraint on it becomes the request purpose).
 State of the world: ``dct:issued`` of the node ``<http://example.com/request/currentTime>`` (or of any node
-typed ``ex:Sotw``'s included time) is ``now``; ``X odrl:partOf Y`` triples become memberships.
-Prior compliance reports in a state (duty performance) are not read; use the short JSON form for events.
+typed ``ex:Sotw``'s included time) is ``now``; ``X odrl:partOf Y`` triples become memberships; prior
+compliance reports' ``report:DutyReport``s become events for their duty (performed when Fulfilled/Performed,
+"unperformed" when Violated/Unperformed). Such an event names its duty by uid, which is how the engine
+matches it, so its action is only a label ("use").
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal as TypeLiteral
 
 import rdflib
 from rdflib.namespace import DCTERMS, RDF
 from rdflib.term import Literal, Node, URIRef
 
-from policies import Request, StateOfWorld
+from policies import Event, Request, StateOfWorld
 from policies.lint.source import read_policy_source
 from policies.vocab import ODRL
 
 from .inputs import InputError
 
 OD = rdflib.Namespace(ODRL)
+REPORT = rdflib.Namespace("https://w3id.org/force/compliance-report#")
 CURRENT_TIME = URIRef("http://example.com/request/currentTime")
 
 
@@ -74,7 +78,26 @@ def state_from_rdf(path: str | Path) -> StateOfWorld:
     value = issued.toPython() if isinstance(issued, Literal) else None
     if not isinstance(value, datetime):
         raise InputError(f"{path}: current time {issued} is not an xsd:dateTime")
+    now = value if value.tzinfo else value.replace(tzinfo=UTC)
     memberships: dict[str, list[str]] = {}
     for member, collection in graph.subject_objects(OD.partOf):
         memberships.setdefault(str(member), []).append(str(collection))
-    return StateOfWorld(now=value if value.tzinfo else value.replace(tzinfo=UTC), memberships=memberships)
+    return StateOfWorld(now=now, memberships=memberships, events=_duty_events(graph, now))
+
+
+def _duty_events(graph: rdflib.Graph, now: datetime) -> tuple[Event, ...]:
+    events = []
+    for report in sorted(graph.subjects(RDF.type, REPORT.DutyReport), key=str):
+        duty = graph.value(report, REPORT.rule)
+        if duty is None:
+            continue
+        states = {graph.value(report, REPORT.deonticState), graph.value(report, REPORT.performanceState)}
+        outcome: TypeLiteral["performed", "unperformed"]
+        if states & {REPORT.Violated, REPORT.Unperformed}:
+            outcome = "unperformed"
+        elif states & {REPORT.Fulfilled, REPORT.Performed}:
+            outcome = "performed"
+        else:
+            continue
+        events.append(Event(action="use", duty=str(duty), time=now, outcome=outcome))
+    return tuple(events)

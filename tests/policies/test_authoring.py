@@ -139,3 +139,22 @@ def test_solidlab_style_request_and_state(tmp_path: Path) -> None:
         load_request(tmp_path / "empty.ttl")
     with pytest.raises(InputError, match="no current time"):
         load_state(tmp_path / "empty.ttl")
+
+
+def _oracle() -> list[dict[str, str]]:
+    import csv
+
+    suite = Path(__file__).resolve().parents[1] / "data" / "odrl" / "solidlab-odrl-test-suite"
+    with (suite / "DERIVED_decision_oracle.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("row", _oracle(), ids=lambda r: r["case"])
+def test_rdf_inputs_reproduce_the_solidlab_decisions(row: dict[str, str]) -> None:
+    """Turtle request + state of the world read by the CLI's input path give the suite's closed-world decision."""
+    from policies import evaluate, load_policy_file
+
+    data = Path(__file__).resolve().parents[1] / "data" / "odrl" / "solidlab-odrl-test-suite" / "data"
+    report = evaluate(load_policy_file(data / "policies" / row["policy"]),
+                      load_request(data / "requests" / row["request"]), load_state(data / "sotw" / row["sotw"]))
+    assert ("Allow" if report.decision == "permit" else "Deny") == row["derived_closed_world"]
