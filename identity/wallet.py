@@ -12,6 +12,7 @@ writes them asynchronously; a single-file database gives atomic writes and filte
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Iterable
@@ -158,6 +159,7 @@ class Wallet:
         self.folder = folder
         self.keystore = keystore
         self._meta = meta
+        self._document: dict[str, Any] | None = None
         try:
             self._engine = create_engine(f"sqlite:///{folder / CREDENTIALS_FILE}")
             _metadata.create_all(self._engine)
@@ -247,6 +249,7 @@ class Wallet:
         else:
             services[service_type] = url.rstrip("/")
         self._save_meta()
+        self._document = None
 
     @property
     def key(self) -> KeyPair:
@@ -260,15 +263,21 @@ class Wallet:
         return f"{self.did}#{_kid_fragment(self.did, key_id, key)}"
 
     def did_document(self) -> dict[str, Any]:
-        """The DID document: every key in the keystore (old ones stay verifiable) plus the services."""
-        if self.did.startswith("did:key:"):
-            _, key = self.keystore.current()
-            return build_did_document(self.did, [(key.public_multibase(), key)], publish=("Multikey",))
-        services = [
-            {"id": f"#{stype.lower()}", "type": stype, "serviceEndpoint": url}
-            for stype, url in sorted(self.services.items())
-        ]
-        return build_did_document(self.did, self.keystore.keys(), services or None)
+        """The DID document: every key in the keystore (old ones stay verifiable) plus the services.
+
+        Built once and reused (the credential service needs it on every request); returns a copy.
+        """
+        if self._document is None:
+            if self.did.startswith("did:key:"):
+                _, key = self.keystore.current()
+                self._document = build_did_document(self.did, [(key.public_multibase(), key)], publish=("Multikey",))
+            else:
+                services = [
+                    {"id": f"#{stype.lower()}", "type": stype, "serviceEndpoint": url}
+                    for stype, url in sorted(self.services.items())
+                ]
+                self._document = build_did_document(self.did, self.keystore.keys(), services or None)
+        return copy.deepcopy(self._document)
 
     def rotate_key(self, alg: str | None = None) -> str:
         """Make a new key current (old keys stay in the DID document); returns the new kid."""
@@ -276,6 +285,7 @@ class Wallet:
             raise WalletError("a did:key is its key: create a new wallet instead of rotating")
         self.keystore.rotate(alg)
         self.keystore.save()
+        self._document = None
         return self.kid
 
     # ---- tokens ---------------------------------------------------------------------------------------------
