@@ -22,7 +22,7 @@ from identity.dids.document import (
     key_from_verification_method,
     validate_did_document,
 )
-from identity.dids.errors import InvalidDid, UnsupportedDidMethod
+from identity.dids.errors import InvalidDid, UnsupportedDidMethod, VerificationMethodNotFound
 from identity.dids.key import DidKeyMethod
 from identity.dids.web import DidWebMethod
 from identity.keys import KeyPair
@@ -43,6 +43,7 @@ class _Entry:
     document: dict[str, Any]
     expires: float  # monotonic seconds; inf for static documents
     keys: dict[tuple[str, str], KeyPair] = field(default_factory=dict)
+    fetched: float = field(default_factory=time.monotonic)
 
 
 def parse_did(did_or_url: str) -> tuple[str, str]:
@@ -66,8 +67,14 @@ class Resolver:
         http_client: httpx.AsyncClient | None = None,
         *,
         methods: Iterable[DidMethod] | None = None,
+        max_entries: int = 10_000,
+        refetch_after: float = 30.0,
     ) -> None:
+        """``max_entries`` bounds the cache (oldest evicted first); a ``kid`` missing from a cached document
+        triggers one re-fetch if the copy is older than ``refetch_after`` seconds (keys may have rotated)."""
         self.ttl = ttl
+        self.max_entries = max_entries
+        self.refetch_after = refetch_after
         self._methods: dict[str, DidMethod] = {}
         self._cache: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -95,6 +102,15 @@ class Resolver:
         else:
             self._cache.pop(did, None)
 
+    def _store(self, did: str, entry: _Entry) -> None:
+        self._cache.pop(did, None)
+        while len(self._cache) >= self.max_entries:
+            victim = next((k for k, v in self._cache.items() if v.expires != float("inf")), None)
+            if victim is None:
+                break
+            del self._cache[victim]
+        self._cache[did] = entry
+
     async def resolve(self, did: str) -> dict[str, Any]:
         """The DID document for ``did`` (a DID URL is accepted; its fragment is ignored)."""
         return (await self._entry(did)).document
@@ -116,9 +132,12 @@ class Resolver:
         try:
             doc = validate_did_document(await plugin.resolve(did), did)
             entry = _Entry(doc, time.monotonic() + self.ttl)
-            self._cache[did] = entry
+            self._store(did, entry)
             fut.set_result(doc)
             return entry
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved: waiters re-raise it themselves
@@ -141,10 +160,17 @@ class Resolver:
         cache_key = (kid, relationship or "")
         key = entry.keys.get(cache_key)
         if key is None:
-            doc = entry.document
             if "#" not in kid:
                 raise InvalidDid(f"key id {kid!r} must be a DID URL with a fragment")
-            vm = find_verification_method(doc, kid)
+            try:
+                vm = find_verification_method(entry.document, kid)
+            except VerificationMethodNotFound:
+                if entry.expires == float("inf") or time.monotonic() - entry.fetched < self.refetch_after:
+                    raise
+                self.invalidate(entry.document["id"])  # maybe a freshly rotated key: fetch once more
+                entry = await self._entry(kid)
+                vm = find_verification_method(entry.document, kid)
+            doc = entry.document
             if relationship:
                 check_relationship(doc, kid, relationship)
             key = key_from_verification_method(vm)

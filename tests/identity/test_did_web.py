@@ -227,3 +227,63 @@ def test_injected_http_client_is_used() -> None:
 
         _run(go())
     assert seen == [f"http://127.0.0.1:{port}/.well-known/did.json"]
+
+
+def test_key_rotation_is_picked_up_by_refetching_on_unknown_kid(tmp_path: Any) -> None:
+    from identity.credentials.jwt import issue_vc_jwt
+    from identity.credentials.verify import verify_credential
+    from identity.keystore import Keystore
+
+    store = Keystore.create(tmp_path / "ks.json", "pw", scrypt_params={"n": 2**10, "r": 8, "p": 1})
+    first = store.rotate()
+    site = StaticSite()
+    with serve(site) as port:
+        did = f"did:web:127.0.0.1%3A{port}"
+
+        def publish() -> None:
+            site.put("/.well-known/did.json", json.dumps(build_did_document(did, store.keys())))
+
+        def credential() -> str:
+            kid, key = store.current()
+            cred = {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiableCredential"],
+                    "issuer": did, "credentialSubject": {"id": "did:web:h.example"}}
+            return issue_vc_jwt(cred, key, f"{did}#{kid}")
+
+        publish()
+        old_token = credential()
+
+        async def go() -> None:
+            eager = Resolver(allow_http_hosts={"127.0.0.1"}, refetch_after=0)
+            lazy = Resolver(allow_http_hosts={"127.0.0.1"}, refetch_after=3600)
+            for r in (eager, lazy):
+                assert (await verify_credential(old_token, resolver=r, trust=None)).ok
+            second = store.rotate()
+            assert second != first
+            publish()
+            new_token = credential()
+            assert (await verify_credential(new_token, resolver=eager, trust=None)).ok
+            # a resolver that fetched recently does not hammer the issuer: the new kid waits for the TTL
+            assert (await verify_credential(new_token, resolver=lazy, trust=None)).error_code == "kid_unresolvable"
+            # old key still published for verification until removed
+            assert (await verify_credential(old_token, resolver=eager, trust=None)).ok
+            store.remove(first)
+            publish()
+            eager.invalidate()
+            assert (await verify_credential(old_token, resolver=eager, trust=None)).error_code == "kid_unresolvable"
+
+        _run(go())
+
+
+def test_cache_is_bounded() -> None:
+    from identity.dids import did_key_from_key
+
+    async def go() -> None:
+        resolver = Resolver(max_entries=3)
+        static = build_did_document("did:web:static.example", [("key-1", generate_key())])
+        resolver.add_document(static)
+        for _ in range(6):
+            await resolver.resolve(did_key_from_key(generate_key()))
+        assert len(resolver._cache) <= 3
+        assert (await resolver.resolve("did:web:static.example"))["id"] == "did:web:static.example"
+
+    _run(go())
