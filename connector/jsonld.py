@@ -1,0 +1,247 @@
+"""The connector's JSON-LD: pinned contexts only, EDC-style default vocabulary, expansion and compaction.
+
+WHY: the management API speaks EDC's JSON-LD dialect (bare terms mean ``https://w3id.org/edc/v0.0.1/ns/``)
+and DSP messages speak the DSP 2025-1 context. Both are read by expanding to full IRIs first, so a client
+may use any spelling (bare, prefixed, full IRI) and still mean the same thing. Contexts are never fetched:
+the loader serves the connector's pinned copies plus those of the policies and identity packages, and an
+unknown context URL is a clear ``JsonLdError`` instead of a network call.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pyld import jsonld  # type: ignore[import-untyped]
+
+from connector.errors import ConnectorError
+
+EDC = "https://w3id.org/edc/v0.0.1/ns/"
+ODRL = "http://www.w3.org/ns/odrl/2/"
+DCAT = "http://www.w3.org/ns/dcat#"
+DCT = "http://purl.org/dc/terms/"
+DSPACE = "https://w3id.org/dspace/2025/1/"
+RDF_TYPE = "@type"
+
+DSP_CONTEXT_URL = "https://w3id.org/dspace/2025/1/context.jsonld"
+ODRL_CONTEXT_URL = "http://www.w3.org/ns/odrl.jsonld"
+
+# The context management responses are compacted with (EDC's shape: @vocab edc plus the usual prefixes).
+EDC_CONTEXT: dict[str, Any] = {
+    "@vocab": EDC,
+    "edc": EDC,
+    "odrl": ODRL,
+    "dcat": DCAT,
+    "dct": DCT,
+    "dspace": DSPACE,
+}
+
+_PREFIXES = {"edc": EDC, "odrl": ODRL, "dcat": DCAT, "dct": DCT, "dspace": DSPACE}
+
+
+class JsonLdError(ConnectorError):
+    """A JSON-LD document that cannot be read (syntax, unknown context, bad term definition)."""
+
+    code = "jsonld_invalid"
+    status = 400
+
+
+@cache
+def _connector_index() -> dict[str, str]:
+    folder = resources.files("connector.resources.contexts")
+    raw = json.loads(folder.joinpath("INDEX.json").read_text(encoding="utf-8"))
+    return {url.split("#", 1)[0]: entry["file"] for url, entry in raw.items()}
+
+
+@cache
+def _connector_context(name: str) -> dict[str, Any]:
+    folder = resources.files("connector.resources.contexts")
+    doc: dict[str, Any] = json.loads(folder.joinpath(name).read_text(encoding="utf-8"))
+    return doc
+
+
+def pinned_context(url: str) -> dict[str, Any]:
+    """The pinned document for ``url`` from the connector, policies or identity copies (a fresh copy)."""
+    key = url.split("#", 1)[0]
+    name = _connector_index().get(key)
+    if name is not None:
+        return copy.deepcopy(_connector_context(name))
+    from policies.errors import PolicyError
+    from policies.jsonld import pinned_context as policies_context
+
+    try:
+        return copy.deepcopy(policies_context(key))
+    except PolicyError:
+        pass
+    from identity.errors import IdentityError
+    from identity.jsonld import get_context as identity_context
+
+    try:
+        return identity_context(key)
+    except IdentityError:
+        pass
+    raise JsonLdError(f"JSON-LD context {url} is not pinned in Pactum; refusing to fetch it "
+                      f"(use an inline context or one of the pinned ones)", code="jsonld_context_unknown")
+
+
+def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """pyld ``documentLoader`` that answers from the pinned copies only."""
+    return {"contextUrl": None, "documentUrl": url, "document": pinned_context(url), "tag": "static"}
+
+
+def _options(**extra: Any) -> dict[str, Any]:
+    # base None keeps relative ids such as "asset-1" as they are (EDC ids are plain strings, not IRIs)
+    return {"documentLoader": document_loader, "base": None, **extra}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def with_default_vocab(document: Mapping[str, Any], vocab: str = EDC) -> dict[str, Any]:
+    """A copy whose context starts with ``@vocab`` (and the usual prefixes), as EDC injects it.
+
+    The client's own context comes after ours, so a client that sets its own ``@vocab`` or redefines a
+    prefix wins; a client that sends no context at all still gets bare terms read in the EDC namespace.
+    """
+    doc = dict(document)
+    default = {**EDC_CONTEXT, "@vocab": vocab}
+    doc["@context"] = [default, *_as_list(doc.get("@context"))]
+    return doc
+
+
+def expand(document: Any, *, default_vocab: str | None = EDC) -> list[dict[str, Any]]:
+    """Expanded JSON-LD (a list of node objects); ``default_vocab`` None leaves the context as given."""
+    if isinstance(document, Mapping) and default_vocab is not None:
+        document = with_default_vocab(document, default_vocab)
+    try:
+        result: list[dict[str, Any]] = jsonld.expand(document, _options())
+    except ConnectorError:
+        raise
+    except jsonld.JsonLdError as exc:
+        raise JsonLdError(f"invalid JSON-LD: {_pyld_message(exc)}") from exc
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise JsonLdError(f"invalid JSON-LD: {exc}") from exc
+    return result
+
+
+def expand_one(document: Any, *, default_vocab: str | None = EDC, what: str = "document") -> dict[str, Any]:
+    """Exactly one top-level node (the usual shape of a management request body)."""
+    nodes = expand(document, default_vocab=default_vocab)
+    if len(nodes) != 1:
+        raise JsonLdError(f"expected one JSON-LD {what}, found {len(nodes)} top-level nodes")
+    return nodes[0]
+
+
+def compact(document: Any, context: Any = None) -> dict[str, Any]:
+    """Compact with ``context`` (EDC's management context by default); the context is included in the output."""
+    ctx = EDC_CONTEXT if context is None else context
+    try:
+        result: dict[str, Any] = jsonld.compact(document, ctx, _options(compactArrays=True))
+    except ConnectorError:
+        raise
+    except jsonld.JsonLdError as exc:
+        raise JsonLdError(f"cannot compact JSON-LD: {_pyld_message(exc)}") from exc
+    return result
+
+
+def _pyld_message(exc: Exception) -> str:
+    """pyld nests the real reason in ``cause``; surface the innermost readable message."""
+    seen = 0
+    current: Any = exc
+    while getattr(current, "cause", None) is not None and seen < 10:
+        if isinstance(current.cause, ConnectorError):
+            return str(current.cause)
+        current = current.cause
+        seen += 1
+    text = str(current)
+    return text.splitlines()[0] if text else current.__class__.__name__
+
+
+def expand_iri(term: str, vocab: str = EDC) -> str:
+    """A bare, prefixed (``edc:name``) or full IRI term as a full IRI; bare terms go to ``vocab``."""
+    if term.startswith(("http://", "https://", "urn:", "did:")):
+        return term
+    prefix, sep, local = term.partition(":")
+    if sep and prefix in _PREFIXES:
+        return _PREFIXES[prefix] + local
+    return vocab + term
+
+
+def compact_iri(iri: str, vocab: str = EDC) -> str:
+    """The short spelling EDC_CONTEXT would give: bare for ``vocab`` terms, ``prefix:local`` for known ones."""
+    if iri.startswith(vocab) and "/" not in iri[len(vocab):] and "#" not in iri[len(vocab):]:
+        return iri[len(vocab):]
+    for prefix, ns in _PREFIXES.items():
+        if iri.startswith(ns) and ns != vocab:
+            return f"{prefix}:{iri[len(ns):]}"
+    return iri
+
+
+# ---- reading expanded nodes ------------------------------------------------------------------------------
+
+def values(node: Mapping[str, Any], iri: str) -> list[Any]:
+    """Every value of property ``iri`` in an expanded node."""
+    return _as_list(node.get(iri))
+
+
+def plain(value: Any) -> Any:
+    """An expanded value as plain JSON: literals unwrapped, IRIs as strings, nodes as dicts keyed by IRI."""
+    if isinstance(value, list):
+        items = [plain(v) for v in value]
+        return items[0] if len(items) == 1 else items
+    if not isinstance(value, Mapping):
+        return value
+    if "@value" in value:
+        return value["@value"]
+    if "@list" in value:
+        return [plain(v) for v in value["@list"]]
+    if set(value) == {"@id"}:
+        return value["@id"]
+    out: dict[str, Any] = {}
+    for key, inner in value.items():
+        if key == "@type":
+            types = _as_list(inner)
+            out["@type"] = types[0] if len(types) == 1 else types
+        elif key == "@id":
+            out["@id"] = inner
+        else:
+            out[key] = plain(inner)
+    return out
+
+
+def first(node: Mapping[str, Any], iri: str, default: Any = None) -> Any:
+    """The first value of ``iri`` as plain JSON, or ``default``."""
+    found = values(node, iri)
+    return plain(found[0]) if found else default
+
+
+def string(node: Mapping[str, Any], iri: str, *, what: str, required: bool = False) -> str | None:
+    """A single string property; JsonLdError naming the field when it has another shape."""
+    found = values(node, iri)
+    if not found:
+        if required:
+            raise JsonLdError(f"'{compact_iri(iri)}' is required")
+        return None
+    if len(found) > 1:
+        raise JsonLdError(f"'{compact_iri(iri)}' must have one value, found {len(found)} ({what})")
+    value = plain(found[0])
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise JsonLdError(f"'{compact_iri(iri)}' must be a string ({what})")
+    return str(value)
+
+
+def types_of(node: Mapping[str, Any]) -> list[str]:
+    return [str(t) for t in _as_list(node.get("@type"))]
+
+
+def properties_of(node: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[str, Any]:
+    """All non-keyword properties of an expanded node as ``{IRI: plain value}``."""
+    skipped = set(skip)
+    return {k: plain(v) for k, v in node.items() if not k.startswith("@") and k not in skipped}

@@ -1,0 +1,220 @@
+"""EDC's QuerySpec (filterExpression, sortField, sortOrder, offset, limit) as data, and applied to SQL.
+
+WHY here and not in the management package: the catalog builder evaluates contract definitions'
+``assetsSelector`` criteria with the same semantics, and E's and G's list endpoints apply QuerySpecs to their
+own tables; all of them share one parser and one translation to SQLAlchemy so ``=``/``in``/``like`` mean the
+same everywhere. Field names are given by each caller as a mapping from the names clients may use to
+columns, so an unknown field is a clear 400 rather than a silent empty result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, String, and_, cast
+
+from connector import jsonld
+from connector.errors import ConnectorError
+
+OPERATORS = ("=", "!=", "<", ">", "<=", ">=", "in", "like", "ilike")
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 50
+
+
+class QueryError(ConnectorError):
+    """A QuerySpec or criterion that cannot be applied (unknown field, operator, bad paging)."""
+
+    code = "query_invalid"
+    status = 400
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One ``operandLeft operator operandRight`` condition."""
+
+    left: str
+    operator: str
+    right: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"@type": "Criterion", "operandLeft": self.left, "operator": self.operator,
+                "operandRight": self.right}
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """Which rows, in which order, which page."""
+
+    filters: tuple[Criterion, ...] = ()
+    sort_field: str | None = None
+    sort_order: Literal["ASC", "DESC"] = "ASC"
+    offset: int = 0
+    limit: int = DEFAULT_LIMIT
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _check_operator(operator: Any) -> str:
+    op = str(operator).strip().lower() if isinstance(operator, str) else None
+    if op not in OPERATORS:
+        raise QueryError(f"operator {operator!r} is not supported; use one of {', '.join(OPERATORS)}",
+                         code="query_operator_unknown")
+    return op
+
+
+def criterion_from_node(node: Mapping[str, Any]) -> Criterion:
+    """A Criterion from an expanded JSON-LD node (``edc:operandLeft`` ...)."""
+    left = jsonld.first(node, jsonld.EDC + "operandLeft")
+    if not isinstance(left, str) or not left:
+        raise QueryError("a criterion needs 'operandLeft' (the field to compare)", code="query_criterion_invalid")
+    operator = _check_operator(jsonld.first(node, jsonld.EDC + "operator"))
+    raw_right = jsonld.values(node, jsonld.EDC + "operandRight")
+    if not raw_right:
+        raise QueryError(f"criterion on {left!r} needs 'operandRight'", code="query_criterion_invalid")
+    right: Any = [jsonld.plain(v) for v in raw_right] if len(raw_right) > 1 or operator == "in" else \
+        jsonld.plain(raw_right[0])
+    if operator == "in":
+        flat: list[Any] = []
+        for item in right:
+            flat.extend(item if isinstance(item, list) else [item])
+        right = flat
+    return Criterion(left, operator, right)
+
+
+def criteria_from_nodes(nodes: Sequence[Any]) -> tuple[Criterion, ...]:
+    out = []
+    for node in nodes:
+        if not isinstance(node, Mapping):
+            raise QueryError("each criterion must be an object with operandLeft, operator, operandRight",
+                             code="query_criterion_invalid")
+        out.append(criterion_from_node(node))
+    return tuple(out)
+
+
+def _int(node: Mapping[str, Any], name: str, default: int) -> int:
+    value = jsonld.first(node, jsonld.EDC + name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise QueryError(f"'{name}' must be a whole number", code="query_paging_invalid")
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise QueryError(f"'{name}' must be a whole number, got {value!r}", code="query_paging_invalid") from exc
+    if str(number) != str(value).strip() and not isinstance(value, int | float):
+        raise QueryError(f"'{name}' must be a whole number, got {value!r}", code="query_paging_invalid")
+    return number
+
+
+def query_spec_from_node(node: Mapping[str, Any] | None) -> QuerySpec:
+    """A QuerySpec from an expanded JSON-LD node; None or an empty node means "first page, no filter"."""
+    if not node:
+        return QuerySpec()
+    offset = _int(node, "offset", 0)
+    limit = _int(node, "limit", DEFAULT_LIMIT)
+    if offset < 0:
+        raise QueryError(f"'offset' must be 0 or more, got {offset}", code="query_paging_invalid")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"'limit' must be from 1 to {MAX_LIMIT}, got {limit}", code="query_paging_invalid")
+    order = jsonld.first(node, jsonld.EDC + "sortOrder", "ASC")
+    if not isinstance(order, str) or order.upper() not in ("ASC", "DESC"):
+        raise QueryError(f"'sortOrder' must be ASC or DESC, got {order!r}", code="query_sort_invalid")
+    sort_field = jsonld.first(node, jsonld.EDC + "sortField")
+    if sort_field is not None and not isinstance(sort_field, str):
+        raise QueryError("'sortField' must be a string", code="query_sort_invalid")
+    filters = criteria_from_nodes(jsonld.values(node, jsonld.EDC + "filterExpression"))
+    return QuerySpec(filters, sort_field or None, "DESC" if order.upper() == "DESC" else "ASC", offset, limit)
+
+
+def query_spec_from_json(body: Mapping[str, Any] | None) -> QuerySpec:
+    """A QuerySpec from a compact JSON(-LD) request body (bare terms in the EDC namespace)."""
+    if not body:
+        return QuerySpec()
+    return query_spec_from_node(jsonld.expand_one(dict(body), what="QuerySpec"))
+
+
+# ---- SQL ---------------------------------------------------------------------------------------------------
+
+FieldResolver = Callable[[str], "ColumnElement[Any] | Callable[[Criterion], ColumnElement[bool]] | None"]
+
+
+def field_key(name: str) -> str:
+    """The spelling-independent key of a field name: bare, ``edc:``-prefixed and full EDC IRIs all agree."""
+    name = name.strip()
+    if name.startswith("properties."):
+        name = name[len("properties."):].strip("'\"")
+    if name == "@id":
+        return "id"
+    iri = jsonld.expand_iri(name)
+    return iri[len(jsonld.EDC):] if iri.startswith(jsonld.EDC) else iri
+
+
+def condition(column: ColumnElement[Any], criterion: Criterion) -> ColumnElement[bool]:
+    """``column <op> right`` as a SQL expression (pure translation, no I/O)."""
+    op, right = criterion.operator, criterion.right
+    if op == "in":
+        items = right if isinstance(right, list) else [right]
+        if not items:
+            raise QueryError(f"'in' on {criterion.left!r} needs a non-empty list", code="query_criterion_invalid")
+        return column.in_([_scalar(v, criterion) for v in items])
+    value = _scalar(right, criterion)
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == ">":
+        return column > value
+    if op == "<=":
+        return column <= value
+    if op == ">=":
+        return column >= value
+    if op == "like":
+        return cast(column, String).like(str(value))
+    return cast(column, String).ilike(str(value))  # ilike
+
+
+def _scalar(value: Any, criterion: Criterion) -> Any:
+    if isinstance(value, dict | list):
+        raise QueryError(f"operandRight of {criterion.left!r} must be a plain value", code="query_criterion_invalid")
+    return value
+
+
+def apply_filters(stmt: Select[Any], criteria: Sequence[Criterion], resolve: FieldResolver) -> Select[Any]:
+    """Add one WHERE per criterion; ``resolve`` maps a field key to a column or to a condition builder."""
+    conditions: list[ColumnElement[bool]] = []
+    for criterion in criteria:
+        target = resolve(field_key(criterion.left))
+        if target is None:
+            raise QueryError(f"cannot filter on {criterion.left!r}: unknown field", code="query_field_unknown")
+        conditions.append(target(criterion) if callable(target) and not isinstance(target, ColumnElement)
+                          else condition(target, criterion))
+    return stmt.where(and_(*conditions)) if conditions else stmt
+
+
+def apply_query(stmt: Select[Any], spec: QuerySpec, columns: Mapping[str, ColumnElement[Any]], *,
+                default_sort: ColumnElement[Any], resolve: FieldResolver | None = None) -> Select[Any]:
+    """Filter, sort and page ``stmt`` by ``spec``; ``columns`` maps field keys (see ``field_key``) to columns.
+
+    ``resolve`` handles fields that are not plain columns (e.g. an asset's free-form properties). Sorting is
+    stable: ties are broken by ``default_sort`` so paging never repeats or skips rows.
+    """
+    def lookup(key: str) -> Any:
+        if key in columns:
+            return columns[key]
+        return resolve(key) if resolve is not None else None
+
+    stmt = apply_filters(stmt, spec.filters, lookup)
+    if spec.sort_field:
+        key = field_key(spec.sort_field)
+        sort_column = columns.get(key)
+        if sort_column is None:
+            raise QueryError(f"cannot sort by {spec.sort_field!r}: unknown field; sortable fields are "
+                             f"{', '.join(sorted(columns))}", code="query_sort_invalid")
+        ordered = sort_column.desc() if spec.sort_order == "DESC" else sort_column.asc()
+        stmt = stmt.order_by(ordered, default_sort)
+    else:
+        stmt = stmt.order_by(default_sort)
+    return stmt.offset(spec.offset).limit(spec.limit)
