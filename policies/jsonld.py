@@ -7,6 +7,7 @@ and would make evaluation depend on the network. So only contexts listed in ``re
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from functools import lru_cache
@@ -69,6 +70,7 @@ def document_loader() -> Callable[[str, dict[str, Any] | None], dict[str, Any]]:
     """A pyld ``documentLoader`` answering only from the pinned set."""
 
     def load(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"contextUrl": None, "documentUrl": url, "document": pinned_context(url)}
+        # a fresh copy each time: pyld rewrites loaded documents in place (e.g. while resolving @import)
+        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(pinned_context(url))}
 
     return load

@@ -132,7 +132,14 @@ def _jsonld_graph(doc: Any, base: str | None) -> rdflib.Graph:
     elif isinstance(doc, list):
         doc = [{"@context": DEFAULT_CONTEXT, **d} if isinstance(d, dict) and "@context" not in d else d
                for d in doc]
-    options: dict[str, Any] = {"format": "application/n-quads", "documentLoader": document_loader()}
+    from cachetools import LRUCache
+    from pyld.context_resolver import ContextResolver
+
+    loader = document_loader()
+    # A resolver with its own cache per document: pyld's shared cache keeps resolved contexts that later
+    # @import processing rewrites in place, which corrupts unrelated parses (seen with the DSP contexts).
+    options: dict[str, Any] = {"format": "application/n-quads", "documentLoader": loader,
+                               "contextResolver": ContextResolver(LRUCache(maxsize=64), loader)}
     if base:
         options["base"] = base
     try:
