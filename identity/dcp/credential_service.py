@@ -9,15 +9,17 @@ issuer may only write the credential types the holder asked for.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from identity.dcp.errors import DcpError, MessageInvalid, NotAuthorized, NotSupported, TokenError
+from identity.dcp.errors import DcpError, MessageInvalid, NotAuthorized, TokenError
 from identity.dcp.http import bearer_token, did_document_path, json_body, problem_from
 from identity.dcp.jti_store import JtiStore
+from identity.dcp.presentation_exchange import compile_definition
 from identity.dcp.schemas import DCP_CONTEXT, validate_message, validate_presentation_definition
 from identity.dcp.scopes import Scope, ScopeError, granted, parse_scopes
 from identity.dcp.tokens import (
@@ -84,19 +86,56 @@ class CredentialService:
                     chosen.setdefault(cred.id, cred)
         return list(chosen.values())
 
-    def _present(self, credentials: list[HeldCredential], audience: str) -> list[str]:
+    def _profiles(self) -> tuple[str, ...]:
+        return ("vc20", "vc11") if self.settings.profile == "any" else (self.settings.profile,)
+
+    def _present(self, credentials: list[HeldCredential], audience: str) -> list[tuple[str, str, list[str]]]:
+        """(profile, VP JWT, ids of the credentials inside in order), one VP per profile (DCP homogeneity)."""
         from identity.credentials.jwt import issue_vp_jwt
 
-        profiles = ("vc20", "vc11") if self.settings.profile == "any" else (self.settings.profile,)
-        presentations: list[str] = []
-        for profile in profiles:  # DCP homogeneity: one presentation per data model / proof format
-            jwts = [str(c.payload) for c in credentials if c.profile == profile]
-            if jwts:
-                presentations.append(issue_vp_jwt(
-                    self.wallet.did, jwts, self.wallet.key, self.wallet.kid, audience, profile=profile,
-                    expires_in=self.settings.presentation_lifetime,
-                ))
+        presentations: list[tuple[str, str, list[str]]] = []
+        for profile in self._profiles():
+            chosen = [c for c in credentials if c.profile == profile]
+            if chosen:
+                vp = issue_vp_jwt(self.wallet.did, [str(c.payload) for c in chosen], self.wallet.key,
+                                  self.wallet.kid, audience, profile=profile,
+                                  expires_in=self.settings.presentation_lifetime)
+                presentations.append((profile, vp, [c.id for c in chosen]))
         return presentations
+
+    def _answer_definition(self, definition: dict[str, Any], grant: AccessGrant,
+                           audience: str) -> dict[str, Any]:
+        compiled = compile_definition(definition)
+        readable = [
+            c for c in self.wallet.credentials()
+            if c.format == "jwt" and not c.is_expired() and c.profile in self._profiles() and (
+                granted(Scope("id", c.id, "read"), grant.scopes)
+                or any(granted(Scope("type", t, "read"), grant.scopes) for t in c.types
+                       if t != "VerifiableCredential"))
+        ]
+        selected = compiled.select(readable)
+        unique: dict[str, HeldCredential] = {}
+        for hits in selected.values():
+            for cred in hits:
+                unique.setdefault(cred.id, cred)
+        presentations = self._present(list(unique.values()), audience)
+        where: dict[str, tuple[int, int, str]] = {}
+        for k, (profile, _, ids) in enumerate(presentations):
+            for j, cid in enumerate(ids):
+                where[cid] = (k, j, profile)
+        descriptor_map = []
+        for descriptor_id, hits in selected.items():
+            for cred in hits:
+                k, j, profile = where[cred.id]
+                nested = f"$.verifiableCredential[{j}]" if profile == "vc20" else f"$.vp.verifiableCredential[{j}]"
+                descriptor_map.append({"id": descriptor_id, "format": "jwt_vp", "path": f"$.presentation[{k}]",
+                                       "path_nested": {"id": descriptor_id, "format": "jwt_vc", "path": nested}})
+        return {
+            "@context": [DCP_CONTEXT], "type": "PresentationResponseMessage",
+            "presentation": [vp for _, vp, _ in presentations],
+            "presentationSubmission": {"id": f"urn:uuid:{uuid.uuid4()}", "definition_id": compiled.id,
+                                       "descriptor_map": descriptor_map},
+        }
 
     async def _verify_signature(self, held: HeldCredential) -> None:
         from identity.credentials.verify import verify_credential
@@ -114,14 +153,16 @@ class CredentialService:
                                  "not both", code="scope_and_definition")
         validate_message(message, "PresentationQueryMessage")
         if "presentationDefinition" in message:
-            validate_presentation_definition(message["presentationDefinition"])
-            raise NotSupported("presentation definitions are not supported; query with 'scope'",
-                               code="presentation_definition_unsupported")
+            definition = validate_presentation_definition(message["presentationDefinition"])
+            answer = self._answer_definition(definition, grant, caller.did)
+            log.info("presented %d VP(s) to %s for definition %s", len(answer["presentation"]), caller.did,
+                     definition.get("id"))
+            return validate_message(answer, "PresentationResponseMessage")
         try:
             requested = parse_scopes(message["scope"])
         except ScopeError as exc:
             raise MessageInvalid(str(exc), code="invalid_scope") from None
-        presentations = self._present(self._select(requested, grant), caller.did)
+        presentations = [vp for _, vp, _ in self._present(self._select(requested, grant), caller.did)]
         response = {"@context": [DCP_CONTEXT], "type": "PresentationResponseMessage",
                     "presentation": presentations}
         log.info("presented %d VP(s) to %s for %s", len(presentations), caller.did, message["scope"])

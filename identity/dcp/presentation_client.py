@@ -62,19 +62,26 @@ async def query_presentations(
     http_client: httpx.AsyncClient,
     holder_did: str | None = None,
     verifier_kid: str | None = None,
+    presentation_definition: dict[str, Any] | None = None,
 ) -> list[str | dict[str, Any]]:
     """POST a PresentationQueryMessage with my SI token (aud = holder, token = holder's access token).
 
     ``holder_did`` defaults to the ``iss`` of the access token (a JWT the holder signed). Returns the
-    ``presentation`` array of the validated PresentationResponseMessage.
+    ``presentation`` array of the validated PresentationResponseMessage. With ``presentation_definition`` the
+    query carries the definition instead of the scopes (the access token still decides what may be read).
     """
     holder_did = holder_did or _access_token_issuer(holder_access_token)
     scope_list = list(scopes)
-    parse_scopes(scope_list)
+    if presentation_definition is None:
+        parse_scopes(scope_list)
     si_token = create_si_token(verifier_key, did=verifier_did, kid=_kid(verifier_did, verifier_key, verifier_kid),
                                audience=holder_did, token=holder_access_token)
-    message = validate_message({"@context": [DCP_CONTEXT], "type": "PresentationQueryMessage",
-                                "scope": scope_list}, "PresentationQueryMessage")
+    query: dict[str, Any] = {"@context": [DCP_CONTEXT], "type": "PresentationQueryMessage"}
+    if presentation_definition is not None:
+        query["presentationDefinition"] = presentation_definition
+    else:
+        query["scope"] = scope_list
+    message = validate_message(query, "PresentationQueryMessage")
     url = credential_service_url.rstrip("/") + "/presentations/query"
     try:
         response = await http_client.post(url, json=message, headers={"Authorization": f"Bearer {si_token}"})

@@ -145,15 +145,26 @@ def test_access_token_required_and_bound_to_caller(space: Space) -> None:
     assert answer.status_code == 401 and answer.json()["code"] == "audience_mismatch"
 
 
-def test_scope_and_definition_400_definition_501(space: Space) -> None:
+def test_scope_and_definition_400_unsupported_definition_501(space: Space) -> None:
+    space.holder.store_credential(vc(space.issuer, space.holder.did, "MembershipCredential"))
     access = space.holder.issue_access_token(space.verifier.did, [MEMBERSHIP])
-    definition = {"id": "pd", "input_descriptors": [{"id": "m", "constraints": {"fields": [{"path": ["$.type"]}]}}]}
+    definition = {"id": "pd", "input_descriptors": [{"id": "m", "constraints": {"fields": [
+        {"path": ["$.type"], "filter": {"type": "string", "pattern": "^MembershipCredential$"}}]}}]}
     both = _post(space, "/presentations/query", _query_body(scope=[MEMBERSHIP], presentationDefinition=definition),
                  space.verifier.sign_si_token(space.holder.did, token=access))
     assert both.status_code == 400 and both.json()["code"] == "scope_and_definition"
-    only_pd = _post(space, "/presentations/query", _query_body(presentationDefinition=definition),
+    unsupported = {**definition, "submission_requirements": [{"rule": "all", "from": "A"}]}
+    only_pd = _post(space, "/presentations/query", _query_body(presentationDefinition=unsupported),
                     space.verifier.sign_si_token(space.holder.did, token=access))
-    assert only_pd.status_code == 501
+    assert only_pd.status_code == 501 and only_pd.json()["code"] == "presentation_definition_unsupported"
+    supported = _post(space, "/presentations/query", _query_body(presentationDefinition=definition),
+                      space.verifier.sign_si_token(space.holder.did, token=access))
+    assert supported.status_code == 200, supported.text
+    body = supported.json()
+    assert len(body["presentation"]) == 1
+    assert body["presentationSubmission"]["descriptor_map"] == [{
+        "id": "m", "format": "jwt_vp", "path": "$.presentation[0]",
+        "path_nested": {"id": "m", "format": "jwt_vc", "path": "$.verifiableCredential[0]"}}]
     empty = _post(space, "/presentations/query", _query_body(scope=[]),
                   space.verifier.sign_si_token(space.holder.did, token=access))
     assert empty.status_code == 400 and empty.json()["code"] == "schema_violation"
