@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .findings import Finding, Severity, has_errors
+from .jsonld_keys import unmapped_keys
 from .locate import Locator
 from .semantic import run_semantic_checks
 from .shacl import run_shacl
@@ -39,6 +40,8 @@ def lint_source(source: PolicySource) -> list[Finding]:
     structural = [f for f in run_shacl(source.path, source.graph, locator)
                   if (f.rule, f.line) not in covered and not (cycles and f.rule == "inherit-cycle")]
     findings = structural + semantic
+    if source.document is not None:
+        findings.extend(unmapped_keys(source.path, source.text, source.document))
     if not any(True for _ in _policies(source)):
         findings.append(Finding(source.path, "no-policy", Severity.ERROR, "no ODRL policy found in the file",
                                 "type the policy as odrl:Set, odrl:Offer or odrl:Agreement", 1))

@@ -466,9 +466,18 @@ _CHECKED_ELSEWHERE = (OD.action, OD.leftOperand, OD.operator, OD.profile)
 def check_odrl_terms(ctx: LintContext) -> list[Finding]:
     """A misspelt ODRL class or property (``odrl:Ofer``, ``odrl:permision``) silently drops meaning."""
     known = terms.odrl_terms()
+    properties = terms.odrl_properties()
     out = []
     reported: set[str] = set()
     for subject, predicate, obj in ctx.graph:
+        text = str(predicate)
+        if text.startswith(ODRL) and text in known and text not in properties and text not in reported:
+            reported.add(text)
+            out.append(ctx.finding("unknown-odrl-term", Severity.ERROR,
+                                   f"odrl:{text[len(ODRL):]} is an ODRL 2.2 term but not a property",
+                                   _suggest(text, properties) or "use an ODRL property here", subject,
+                                   URIRef(text)))
+            continue
         candidates = [(predicate, "property")]
         if predicate not in _CHECKED_ELSEWHERE and isinstance(obj, URIRef):
             candidates.append((obj, "class" if predicate == RDF.type else "term"))

@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rdflib
 from rdflib.plugins.parsers.notation3 import BadSyntax
@@ -37,6 +38,7 @@ class PolicySource:
     syntax: str
     graph: rdflib.Graph | None
     syntax_error: Finding | None
+    document: Any = None  # the parsed JSON of a JSON-LD file
 
 
 def detect_syntax(path: str, text: str) -> str:
@@ -98,8 +100,11 @@ def read_policy_source(path: str | Path, text: str | None = None) -> PolicySourc
         except UnicodeDecodeError as exc:
             raise LintInputError(f"{name}: not UTF-8 text ({exc.reason})") from exc
     syntax = detect_syntax(name, text)
+    document: Any = None
     if syntax == "turtle":
         graph, error = _turtle_graph(name, text)
     else:
         graph, error = _jsonld_graph(name, text)
-    return PolicySource(name, text, syntax, graph, error)
+        if error is None:
+            document = json.loads(text)
+    return PolicySource(name, text, syntax, graph, error, document)

@@ -50,6 +50,14 @@ def odrl_terms() -> frozenset[str]:
     return frozenset(str(s) for s in graph.subjects() if isinstance(s, rdflib.URIRef) and str(s).startswith(ODRL))
 
 
+@lru_cache(maxsize=1)
+def odrl_properties() -> frozenset[str]:
+    """The ODRL 2.2 terms that are properties (``rdf:Property``), i.e. may be used as predicates."""
+    graph = odrl_vocabulary()
+    return frozenset(str(s) for s in graph.subjects(RDF.type, RDF.Property)
+                     if isinstance(s, rdflib.URIRef) and str(s).startswith(ODRL))
+
+
 def is_known_action(iri: str) -> bool:
     """True for ODRL 2.2 actions."""
     return iri in odrl_actions()

@@ -284,3 +284,48 @@ def test_misspelt_odrl_class_and_property() -> None:
     assert findings["unknown-odrl-term"].severity is Severity.ERROR
     hints = sorted(f.hint for f in lint_text(text, path="t.ttl") if f.rule == "unknown-odrl-term")
     assert hints == ["did you mean odrl:Offer?", "did you mean odrl:permission?"]
+
+
+def test_jsonld_key_the_context_drops() -> None:
+    text = """{
+  "@context": "http://www.w3.org/ns/odrl.jsonld",
+  "@id": "urn:p", "@type": "Offer", "assigner": "urn:provider", "target": "urn:asset",
+  "permision": [{"action": "use"}]
+}"""
+    findings = lint_text(text, path="k.jsonld")
+    dropped = [f for f in findings if f.rule == "unmapped-key"]
+    assert len(dropped) == 1 and dropped[0].line == 4 and "permission" in dropped[0].hint
+    assert "shacl-no-rules" in _rules(findings)
+
+
+def test_odrl_term_used_as_a_property() -> None:
+    text = """{"@id": "urn:p", "@type": "Offer", "assigner": "urn:provider", "target": "urn:asset",
+ "permission": [{"action": "use", "constraint": {"invalid": [
+   {"leftOperand": "count", "operator": "lt", "rightOperand": 3}]}}]}"""
+    findings = [f for f in lint_text(text, path="dsp.json") if f.rule == "unknown-odrl-term"]
+    assert [f.message for f in findings] == ["odrl:invalid is an ODRL 2.2 term but not a property"]
+    assert findings[0].line == 2
+
+
+DSP_TESTS = Path(__file__).resolve().parents[1] / "data" / "odrl" / "dsp-2025-1-policy-schema-tests"
+
+
+@pytest.mark.parametrize(("name", "rule"), [
+    ("invalid__INVALID_LOGICAL_CONTENT_NESTING.json", "unmapped-key"),
+    ("invalid__INVALID_MULTIPLICITY_CONSTRAINT.json", "unknown-odrl-term"),
+    ("invalid__INVALID_NO_ACTION.json", "shacl-minCount"),
+    ("invalid__INVALID_NO_ID.json", "shacl-policy-iri"),
+    ("invalid__INVALID_NO_LEFT_OPERAND.json", "shacl-minCount"),
+    ("invalid__INVALID_NO_OPERATOR.json", "shacl-minCount"),
+    ("invalid__INVALID_NO_RIGHT_OPERAND.json", "shacl-right-operand"),
+    ("invalid__INVALID_NO_RULES.json", "shacl-no-rules"),
+])
+def test_dsp_invalid_policies_are_caught_for_the_right_reason(name: str, rule: str) -> None:
+    assert rule in _rules(lint_file(DSP_TESTS / name))
+
+
+def test_dsp_valid_policies_have_no_structural_errors() -> None:
+    # they use an example left operand ("partner") and no assigner: exactly those findings, nothing structural
+    for path in sorted(DSP_TESTS.glob("valid__*.json")):
+        rules = _rules(lint_file(path))
+        assert rules <= {"unknown-left-operand", "offer-without-assigner", "unknown-profile"}, (path.name, rules)
