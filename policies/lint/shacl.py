@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-import pyshacl
 import rdflib
 from rdflib.namespace import RDF
 from rdflib.term import Node, URIRef
@@ -155,6 +154,8 @@ def run_shacl(path: str, graph: rdflib.Graph, locator: Locator) -> list[Finding]
     """SHACL findings for one parsed file (errors for violations, warnings for the rest)."""
     if not any(graph.subjects(RDF.type, URIRef(c)) for c in POLICY_CLASSES):
         return []
+    import pyshacl  # imported here: it costs ~0.3 s, and every `pactum` command imports this module
+
     conforms, report, _ = pyshacl.validate(prepare(graph), shacl_graph=odrl_shapes(), advanced=True,
                                            allow_warnings=True)
     if conforms:
