@@ -1,0 +1,221 @@
+"""Assemble and run a connector: four uvicorn servers (protocol, management, data, identity) in one loop.
+
+WHY one process with four ports: an operator manages one process, while each surface keeps its own port
+so the management API can stay on loopback and the data plane can be split out later. ``serve`` blocks
+until SIGTERM/SIGINT, then stops accepting, drains the servers, stops the outbox worker and closes the
+database and HTTP client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from connector.config import Settings
+from connector.context import CREDENTIAL_SERVICE_PATH, ConnectorContext, build_context
+from connector.errors import ConnectorError
+from connector.logs import configure_logging
+from identity.dcp.credential_service import create_credential_service_router
+from identity.dcp.http import did_document_path
+from identity.errors import IdentityError
+
+log = logging.getLogger("pactum.connector.app")
+
+# The EDC v3 process endpoints (engineer E); F's connector.management.create_router includes them too.
+PROCESS_ROUTER_MODULES = (
+    "connector.management.negotiations",
+    "connector.management.transfers",
+    "connector.management.agreements",
+)
+
+
+def problem_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem+json answer with the stable ``code``."""
+    body = {"type": f"urn:pactum:error:{code}", "title": code.replace("_", " "), "status": status,
+            "detail": detail, "code": code, **extra}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map the package exceptions to problem+json so no handler leaks a traceback."""
+
+    @app.exception_handler(ConnectorError)
+    async def _connector_error(_request: Request, exc: ConnectorError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, str(exc))
+
+    @app.exception_handler(IdentityError)
+    async def _identity_error(_request: Request, exc: IdentityError) -> JSONResponse:
+        status = int(getattr(exc, "status", 400) or 400)
+        return problem_response(status, str(getattr(exc, "code", "identity_error")), str(exc))
+
+
+def _health_route(app: FastAPI, ctx: ConnectorContext, surface: str) -> None:
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "surface": surface, "did": ctx.did}
+
+
+def build_protocol_app(ctx: ConnectorContext) -> FastAPI:
+    """The DSP surface: version metadata, catalog, negotiation and transfer bindings."""
+    from connector.protocol.routers import install_protocol_routes
+
+    app = FastAPI(title=f"Pactum DSP ({ctx.settings.participant.name})", docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    _health_route(app, ctx, "protocol")
+    install_protocol_routes(app, ctx)
+    return app
+
+
+def _optional_factory(module: str, name: str) -> Callable[[ConnectorContext], Any] | None:
+    """A router/app factory from a sibling area, or None while that area has not landed yet."""
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    factory = getattr(importlib.import_module(module), name, None)
+    return factory if callable(factory) else None
+
+
+def build_management_app(ctx: ConnectorContext) -> FastAPI:
+    """Operators' API under ``/management`` (EDC v3 shapes)."""
+    app = FastAPI(title=f"Pactum management ({ctx.settings.participant.name})")
+    install_error_handlers(app)
+    _health_route(app, ctx, "management")
+    create_router = _optional_factory("connector.management", "create_router")
+    if create_router is not None:
+        app.include_router(create_router(ctx), prefix="/management")
+    else:  # the process endpoints are ours; mount them even before the rest of the management API exists
+        for module in PROCESS_ROUTER_MODULES:
+            factory = _optional_factory(module, "create_router")
+            if factory is not None:
+                app.include_router(factory(ctx), prefix="/management")
+    return app
+
+
+def build_data_app(ctx: ConnectorContext) -> FastAPI:
+    """The data plane's app (G), or a health-only app until it lands."""
+    create_app = _optional_factory("connector.dataplane", "create_app")
+    if create_app is not None:
+        app: FastAPI = create_app(ctx)
+        return app
+    app = FastAPI(title=f"Pactum data plane ({ctx.settings.participant.name})")
+    _health_route(app, ctx, "data")
+    return app
+
+
+def build_identity_app(ctx: ConnectorContext) -> FastAPI:
+    """The DID document (did:web) and this connector's DCP credential service."""
+    app = FastAPI(title=f"Pactum identity ({ctx.settings.participant.name})", docs_url=None, redoc_url=None)
+    install_error_handlers(app)
+    _health_route(app, ctx, "identity")
+    wallet = ctx.wallet
+
+    @app.get(did_document_path(wallet.did))
+    async def did_document() -> JSONResponse:
+        return JSONResponse(wallet.did_document(), media_type="application/did+json")
+
+    app.include_router(create_credential_service_router(
+        wallet, resolver=ctx.resolver, jti_store=ctx.jti_store, prefix=CREDENTIAL_SERVICE_PATH))
+    return app
+
+
+def attach_dataplane(ctx: ConnectorContext) -> None:
+    """Give the transfer state machine G's DataPlane service when it exists."""
+    if ctx.dataplane is not None or importlib.util.find_spec("connector.dataplane") is None:
+        return
+    module = importlib.import_module("connector.dataplane")
+    data_plane_cls = getattr(module, "DataPlane", None)
+    if data_plane_cls is not None and hasattr(data_plane_cls, "from_context"):
+        ctx.dataplane = data_plane_cls.from_context(ctx, **dataplane_hooks(ctx))
+
+
+def dataplane_hooks(ctx: ConnectorContext) -> dict[str, Any]:
+    """The transfer state machine's callbacks the data plane needs (state lookups, suspend, complete)."""
+    if importlib.util.find_spec("connector.transfer") is None:
+        return {}
+    from connector.transfer import dataplane_hooks as hooks
+
+    result: dict[str, Any] = hooks(ctx)
+    return result
+
+
+def _server(app: FastAPI, hostport: str, settings: Settings) -> uvicorn.Server:
+    host, _, port = hostport.rpartition(":")
+    config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=5, limit_concurrency=2000)
+    server = uvicorn.Server(config)
+    # serve() owns SIGTERM/SIGINT for all four servers; uvicorn must not install (and later re-raise) its own
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    return server
+
+
+async def run(settings: Settings, *, stop: asyncio.Event | None = None,
+              ready: Callable[[ConnectorContext], Awaitable[None] | None] | None = None) -> None:
+    """Run the four servers and the outbox worker until ``stop`` is set (or a server dies)."""
+    stop = stop or asyncio.Event()
+    ctx = build_context(settings)
+    attach_dataplane(ctx)
+    apps = {
+        "protocol": (build_protocol_app(ctx), settings.listen.protocol),
+        "management": (build_management_app(ctx), settings.listen.management),
+        "data": (build_data_app(ctx), settings.listen.data),
+        "identity": (build_identity_app(ctx), settings.listen.identity),
+    }
+    servers = {name: _server(app, hostport, settings) for name, (app, hostport) in apps.items()}
+    tasks = {name: asyncio.create_task(s.serve(), name=f"uvicorn-{name}") for name, s in servers.items()}
+    worker = asyncio.create_task(ctx.outbox.run_worker(), name="outbox-worker")
+    stopper = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        while not all(s.started for s in servers.values()):
+            done = [t for t in tasks.values() if t.done()]
+            if done:
+                break
+            await asyncio.sleep(0.02)
+        if all(s.started for s in servers.values()):
+            log.info("connector %s serving: protocol %s, management %s, data %s, identity %s",
+                     ctx.did, settings.listen.protocol, settings.listen.management, settings.listen.data,
+                     settings.listen.identity)
+            if ready is not None:
+                result = ready(ctx)
+                if result is not None:
+                    await result
+        await asyncio.wait([stopper, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for server in servers.values():
+            server.should_exit = True
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await ctx.outbox.stop_worker()
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        stopper.cancel()
+        await ctx.aclose()
+        log.info("connector %s stopped", ctx.did)
+    failed = [name for name, s in servers.items() if not s.started]
+    if failed and not stop.is_set():
+        raise ConnectorError(f"could not start the {', '.join(failed)} server(s); is the port already in use?",
+                             code="listen_failed")
+
+
+def serve(settings: Settings) -> None:
+    """Blocking entry point of ``pactum connector serve``: run until SIGTERM or SIGINT."""
+    configure_logging(settings.log_level, participant=settings.participant.name)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop=stop)
+
+    asyncio.run(main())

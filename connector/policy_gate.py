@@ -1,0 +1,113 @@
+"""The connector's adapter to the policy engine: parse what DSP carries, match offers, decide, explain.
+
+WHY an adapter: the state machines must not know ODRL details; they ask three questions (is this the offer
+I made? does the contract hold for this verified party now? what is the canonical hash to store?) and get
+plain answers, with every engine error turned into a ``ConnectorError`` the HTTP edge can report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from connector.errors import ConnectorError
+from policies import Policy, Request, StateOfWorld, canonical_hash, evaluate, parse_policy, policies_equal
+from policies import policy_to_jsonld as _policy_to_jsonld
+from policies.errors import PolicyError
+
+ODRL_PREFIX = "http://www.w3.org/ns/odrl/2/"
+
+
+class PolicyGateError(ConnectorError):
+    """A policy in a message cannot be read or does not match what was offered."""
+
+    code = "policy_invalid"
+    status = 400
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer reduced to what a state machine needs."""
+
+    permitted: bool
+    reasons: tuple[str, ...]
+    explanation: str
+    duties: tuple[dict[str, Any], ...] = field(default=())
+
+    @property
+    def reason(self) -> str:
+        """One line for a DSP ``reason`` / termination message."""
+        text = "; ".join(self.reasons) if self.reasons else self.explanation
+        return text or ("permitted" if self.permitted else "denied by policy")
+
+
+def parse_offer(data: Mapping[str, Any]) -> Policy:
+    """An ODRL Offer/Agreement as DSP carries it (compact JSON-LD with the DSP context, or plain JSON)."""
+    doc = dict(data)
+    if "@context" not in doc:
+        doc["@context"] = ["https://w3id.org/dspace/2025/1/context.jsonld"]
+    if "@type" not in doc:
+        doc["@type"] = "Offer"
+    try:
+        return parse_policy(doc, format="json-ld")
+    except PolicyError as exc:
+        raise PolicyGateError(f"the policy cannot be read: {exc}", code=f"policy_{exc.code}") from exc
+
+
+def policy_to_jsonld(policy: Policy, *, with_context: bool = False) -> dict[str, Any]:
+    """Compact ODRL JSON-LD; without ``@context`` when embedded in a DSP message that has its own."""
+    out = _policy_to_jsonld(policy)
+    if not with_context:
+        out.pop("@context", None)
+    return out
+
+
+def policy_hash(policy: Policy) -> str:
+    return canonical_hash(policy)
+
+
+def same_policy(a: Policy, b: Policy) -> bool:
+    """Same meaning regardless of uid, syntax and order (what an offer match needs)."""
+    return policies_equal(a, b)
+
+
+def with_type(document: Mapping[str, Any], odrl_type: str, **fields: Any) -> dict[str, Any]:
+    """A copy of a policy JSON with another ``@type`` (Offer -> Agreement) and extra fields set."""
+    out = {k: v for k, v in document.items() if k != "@context"}
+    out["@type"] = odrl_type
+    out.update({k: v for k, v in fields.items() if v is not None})
+    return out
+
+
+def decide(policy: Policy, *, action: str = "use", target: str | None, assignee: str | None,
+           assigner: str | None, credentials: Sequence[Mapping[str, Any]] = (), facts: Mapping[str, Any] | None = None,
+           agreement_time: datetime | None = None, counters: Mapping[str, int] | None = None,
+           now: datetime | None = None) -> Decision:
+    """Evaluate ``policy`` for this party and these verified credentials; a pure decision."""
+    try:
+        state = StateOfWorld(now=now or datetime.now(UTC), facts=dict(facts or {}), credentials=tuple(credentials),
+                             counters=dict(counters or {}), agreement_time=agreement_time)
+        report = evaluate(policy, Request(action=action, target=target, assignee=assignee, assigner=assigner), state)
+    except PolicyError as exc:
+        raise PolicyGateError(f"the policy cannot be evaluated: {exc}", code=f"policy_{exc.code}") from exc
+    duties = tuple(
+        {"action": d.action, "state": d.state, "parameters": dict(d.parameters or {}), "rule": d.rule_uid}
+        for d in report.duties
+    )
+    return Decision(report.decision == "permit", tuple(report.reasons), report.explain(), duties)
+
+
+class PolicyGate:
+    """Stateless today; an object so the context can carry it and tests can swap the clock (``now``)."""
+
+    def __init__(self, now: Any = None) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now() if callable(self._now) else datetime.now(UTC)
+
+    def decide(self, policy: Policy, **kwargs: Any) -> Decision:
+        kwargs.setdefault("now", self.now())
+        return decide(policy, **kwargs)

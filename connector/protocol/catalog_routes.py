@@ -1,0 +1,98 @@
+"""DSP catalog binding: ``POST /catalog/request`` (filter, Link pagination) and ``GET /catalog/datasets/{id}``.
+
+The catalog's content (which datasets and offers this caller may see) is built by ``connector.catalog``
+(engineer F) from the contract definitions' access policies; this module authenticates, validates and serves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from connector.errors import ConnectorError
+from connector.protocol.edge import authenticate, dsp_error, read_message
+from connector.protocol.errors import ProcessNotFound, ProtocolError
+from connector.protocol.jsonld import DSP_CONTEXT
+
+if TYPE_CHECKING:
+    from connector.context import ConnectorContext
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+class CatalogUnavailable(ConnectorError):
+    code = "catalog_unavailable"
+    status = 503
+
+
+def _catalog_module() -> Any:
+    try:
+        return importlib.import_module("connector.catalog")
+    except ModuleNotFoundError as exc:
+        raise CatalogUnavailable("this connector has no catalog yet") from exc
+
+
+def _page(request: Request) -> tuple[int, int]:
+    try:
+        offset = int(request.query_params.get("offset", "0"))
+        limit = int(request.query_params.get("limit", str(DEFAULT_PAGE)))
+    except ValueError as exc:
+        raise ProtocolError("offset and limit must be integers", code="bad_pagination") from exc
+    if offset < 0 or not 0 < limit <= MAX_PAGE:
+        raise ProtocolError(f"offset must be >= 0 and limit between 1 and {MAX_PAGE}", code="bad_pagination")
+    return offset, limit
+
+
+def _links(request: Request, offset: int, limit: int, returned: int) -> str | None:
+    base = str(request.url.remove_query_params(["offset", "limit"]))
+    links = []
+    if offset > 0:
+        links.append(f'<{base}?offset={max(0, offset - limit)}&limit={limit}>; rel="previous"')
+    if returned >= limit:
+        links.append(f'<{base}?offset={offset + limit}&limit={limit}>; rel="next"')
+    return ", ".join(links) or None
+
+
+def _count_datasets(catalog: dict[str, Any]) -> int:
+    datasets = catalog.get("dataset", [])
+    return len(datasets) if isinstance(datasets, list) else 1
+
+
+def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
+    router = APIRouter(tags=["dsp-catalog"])
+
+    @router.post("/catalog/request", response_model=None)
+    async def catalog_request(request: Request) -> Response:
+        try:
+            party = await authenticate(request, ctx)
+            message = await read_message(request, ctx, "CatalogRequestMessage")
+            offset, limit = _page(request)
+            module = _catalog_module()
+            catalog = await run_in_threadpool(module.build_catalog, ctx, party, message.get("filter"), offset, limit)
+        except ConnectorError as exc:
+            return dsp_error("CatalogError", exc)
+        body = {"@context": [DSP_CONTEXT], **{k: v for k, v in catalog.items() if k != "@context"}}
+        response = JSONResponse(body)
+        link = _links(request, offset, limit, _count_datasets(catalog))
+        if link:
+            response.headers["Link"] = link
+        return response
+
+    @router.get("/catalog/datasets/{dataset_id:path}", response_model=None)
+    async def dataset(dataset_id: str, request: Request) -> Response:
+        try:
+            party = await authenticate(request, ctx)
+            module = _catalog_module()
+            found = await run_in_threadpool(module.get_dataset, ctx, party, dataset_id)
+            if found is None:
+                raise ProcessNotFound(f"no dataset {dataset_id!r} for this caller", code="dataset_not_found")
+        except ConnectorError as exc:
+            return dsp_error("CatalogError", exc)
+        return JSONResponse({"@context": [DSP_CONTEXT], **{k: v for k, v in found.items() if k != "@context"}})
+
+    return router

@@ -1,0 +1,87 @@
+"""The HTTP edge of the DSP surface: read a body safely, authenticate, answer DSP error bodies.
+
+Every inbound body is size-limited (``limits.max_body_bytes``) and depth-limited (``limits.max_json_depth``)
+before it is parsed further, normalised to the compact DSP form with pinned contexts, and validated against
+the official schema of the expected ``@type``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from connector.errors import ConnectorError
+from connector.logs import CORRELATION_HEADER, set_correlation_id
+from connector.protocol.errors import MessageInvalid
+from connector.protocol.jsonld import DSP_CONTEXT, json_depth, normalise
+from connector.protocol.schemas import validate_message
+from connector.trust import Party
+
+if TYPE_CHECKING:
+    from connector.context import ConnectorContext
+
+log = logging.getLogger("pactum.connector.protocol")
+
+
+class BodyTooLarge(ConnectorError):
+    code = "body_too_large"
+    status = 413
+
+
+async def read_json(request: Request, ctx: ConnectorContext) -> Any:
+    """The body as JSON within the configured size and depth limits."""
+    limit = ctx.settings.limits.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise MessageInvalid(f"request body is not valid JSON: {str(exc)[:200]}", code="body_not_json") from exc
+    depth_limit = ctx.settings.limits.max_json_depth
+    if json_depth(data, depth_limit) > depth_limit:
+        raise MessageInvalid(f"JSON nesting deeper than the limit of {depth_limit}", code="json_too_deep")
+    return data
+
+
+async def read_message(request: Request, ctx: ConnectorContext, *expected: str) -> dict[str, Any]:
+    """Read, normalise and schema-validate a DSP message whose @type must be one of ``expected``."""
+    message = normalise(await read_json(request, ctx))
+    message_type = message.get("@type")
+    if message_type not in expected:
+        raise MessageInvalid(f"unexpected @type {message_type!r} here; expected {' or '.join(expected)}",
+                             code="unexpected_type")
+    return validate_message(message, str(message_type))
+
+
+async def authenticate(request: Request, ctx: ConnectorContext) -> Party:
+    """The verified caller of a DSP request (TrustError 401 otherwise); sets the correlation id."""
+    set_correlation_id(request.headers.get(CORRELATION_HEADER))
+    return await ctx.trust.verify_request(request.headers.get("authorization"))
+
+
+def dsp_error(error_type: str, exc: ConnectorError, *, provider_pid: str | None = None,
+              consumer_pid: str | None = None) -> JSONResponse:
+    """A ContractNegotiationError / TransferError / CatalogError body with ``code`` and ``reason``."""
+    body: dict[str, Any] = {"@context": [DSP_CONTEXT], "@type": error_type}
+    if error_type != "CatalogError":
+        if provider_pid:
+            body["providerPid"] = provider_pid
+        if consumer_pid:
+            body["consumerPid"] = consumer_pid
+    body["code"] = exc.code
+    body["reason"] = [str(exc)]
+    allowed = getattr(exc, "allowed", None)
+    if allowed:
+        body["reason"].append("allowed now: " + ", ".join(allowed))
+    log.info("DSP %s %s: %s", error_type, exc.code, exc)
+    return JSONResponse(body, status_code=exc.status)

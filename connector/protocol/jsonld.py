@@ -1,0 +1,96 @@
+"""JSON-LD for DSP messages with pinned contexts only (never fetched from the network).
+
+Inbound messages are brought to the compact form the DSP schemas describe: a message in that form (the
+usual case, or plain JSON without ``@context``) is taken as it is; any other JSON-LD form (expanded, other
+prefixes) is expanded and compacted again with the DSP context, using only the pinned context copies.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pyld import jsonld
+
+from connector.protocol.errors import MessageInvalid
+
+DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
+ODRL_PROFILE_CONTEXT = "https://w3id.org/dspace/2025/1/odrl-profile.jsonld"
+DSPACE_NS = "https://w3id.org/dspace/2025/1/"
+
+
+@cache
+def pinned_contexts() -> dict[str, dict[str, Any]]:
+    """URL -> context document, from ``connector/resources/contexts/INDEX.json``."""
+    root = resources.files("connector.resources") / "contexts"
+    index = json.loads((root / "INDEX.json").read_text("utf-8"))
+    return {url: json.loads((root / entry["file"]).read_text("utf-8")) for url, entry in index.items()}
+
+
+def document_loader(url: str, _options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """pyld loader that only knows the pinned copies; anything else is refused (no network at run time)."""
+    document = pinned_contexts().get(url) or pinned_contexts().get(url.rstrip("/"))
+    if document is None:
+        raise MessageInvalid(f"JSON-LD context {url} is not one of the pinned contexts", code="context_not_pinned")
+    return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document)}
+
+
+def _context_urls(context: Any) -> list[Any]:
+    return context if isinstance(context, list) else [context]
+
+
+def is_compact_dsp(message: dict[str, Any]) -> bool:
+    """True when the message already uses exactly the DSP context (optionally with the ODRL profile)."""
+    urls = _context_urls(message.get("@context"))
+    return bool(urls) and urls[0] == DSP_CONTEXT and all(u in (DSP_CONTEXT, ODRL_PROFILE_CONTEXT) for u in urls)
+
+
+def normalise(message: Any) -> dict[str, Any]:
+    """The compact DSP form of an inbound message (see module docstring)."""
+    if isinstance(message, list) and len(message) == 1:  # expanded JSON-LD arrives as a one-element array
+        message = message[0]
+    if not isinstance(message, dict):
+        raise MessageInvalid("a DSP message must be a JSON object")
+    expanded_form = any("://" in key for key in message)
+    if "@context" not in message and not expanded_form:
+        return {"@context": [DSP_CONTEXT], **message}
+    if is_compact_dsp(message):
+        return message
+    for url in _context_urls(message.get("@context", [])):
+        if isinstance(url, str):
+            document_loader(url)  # raises for unpinned contexts before any processing
+    try:
+        expanded = jsonld.expand(message, {"documentLoader": document_loader})
+        compacted = jsonld.compact(expanded, {"@context": [DSP_CONTEXT]}, {"documentLoader": document_loader})
+    except MessageInvalid:
+        raise
+    except Exception as exc:  # pyld raises its own JsonLdError for malformed documents
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, MessageInvalid):
+            raise cause from exc
+        raise MessageInvalid(f"the message is not valid JSON-LD: {str(exc).splitlines()[0][:300]}",
+                             code="jsonld_invalid") from exc
+    compacted["@context"] = [DSP_CONTEXT]
+    message_type = compacted.get("@type")
+    if isinstance(message_type, str) and message_type.startswith("dspace:"):
+        compacted["@type"] = message_type[len("dspace:"):]
+    return compacted
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, stopping early once past ``limit``."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
