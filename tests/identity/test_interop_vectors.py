@@ -144,3 +144,28 @@ def test_didkit_float_nbf_is_honoured() -> None:
     r = asyncio.run(verify_credential(token, resolver=Resolver(), trust=None, now=nbf - timedelta(seconds=1),
                                       skew=timedelta(0)))
     assert r.error_code == "not_yet_valid"
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256", "ES256K"])
+def test_pyjwt_cross_verification(alg: str) -> None:
+    """Our JWS is standard: PyJWT verifies what we sign, and we verify what PyJWT signs."""
+    import jwt as pyjwt
+
+    from identity.credentials.jwt import issue_vc_jwt
+    from identity.dids import build_did_document
+    from identity.keys import generate_key
+
+    key = generate_key(alg)
+    issuer = "did:web:issuer.example"
+    cred = {"@context": ["https://www.w3.org/2018/credentials/v1"], "type": ["VerifiableCredential"],
+            "issuer": issuer, "issuanceDate": "2024-01-01T00:00:00Z", "credentialSubject": {"id": "did:web:h.example"}}
+    ours = issue_vc_jwt(cred, key, f"{issuer}#key-1", "vc11")
+    decoded = pyjwt.decode(ours, key=key.public_key, algorithms=[alg], options={"verify_aud": False})
+    assert decoded["vc"]["issuer"] == issuer
+    theirs = pyjwt.encode({"iss": issuer, "sub": "did:web:h.example", "nbf": 1704067200, "vc": cred},
+                          key.private_key, algorithm=alg, headers={"kid": f"{issuer}#key-1"})
+    resolver = Resolver(methods=[])
+    resolver.add_document(build_did_document(issuer, [("key-1", key)]))
+    result = asyncio.run(verify_credential(theirs, resolver=resolver, trust=None,
+                                           now=datetime(2024, 6, 1, tzinfo=UTC)))
+    assert result.ok, result.checks
