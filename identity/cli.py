@@ -614,6 +614,19 @@ def authority_directory(
                    f"jurisdiction={entry['jurisdiction'] or '-'}")
 
 
+@authority_app.command("rotate-key")
+def authority_rotate_key(config: ConfigFile, as_json: JsonFlag = False) -> None:
+    """Sign new credentials with a fresh key; the old key stays published so issued credentials still verify.
+
+    Example: pactum authority rotate-key -c authority.toml (then restart 'serve')
+    """
+    kid = _authority(config).rotate_key()
+    if as_json:
+        _print_json({"kid": kid})
+        return
+    _out.print(f"[green]rotated[/green]: new signing key {kid}")
+
+
 @authority_app.command("did")
 def authority_did(config: ConfigFile) -> None:
     """Print the authority's DID document (creates the keystore on first use).

@@ -165,6 +165,32 @@ def create_authority_app(settings: AuthoritySettings, *, authority: Authority | 
         return {"id": record.id, "revoked": record.revoked, "statusList": auth.status_list_url(record.profile),
                 "statusListIndex": record.status_index}
 
+    @app.get("/admin/requests")
+    async def admin_requests(request: Request, status: str | None = None) -> list[dict[str, Any]]:
+        require_admin(request)
+        return [{"issuerPid": r.issuer_pid, "holderPid": r.holder_pid, "holder": r.holder_did,
+                 "status": r.status, "credentials": list(r.credential_ids), "rejectionReason": r.rejection_reason,
+                 "deliveryError": r.delivery_error, "createdAt": r.created_at.isoformat()}
+                for r in auth.store.requests(status)]
+
+    @app.post("/admin/requests/{issuer_pid}/approve", status_code=202)
+    async def admin_approve(issuer_pid: str, request: Request) -> dict[str, Any]:
+        require_admin(request)
+        record = auth.store.request(issuer_pid)
+        if record.status != "RECEIVED":
+            raise AuthorityError(f"request {issuer_pid} is already {record.status}", code="request_closed",
+                                 status=409)
+        auth.schedule(issuer_pid)
+        return {"issuerPid": issuer_pid, "status": "RECEIVED"}
+
+    @app.post("/admin/requests/{issuer_pid}/reject")
+    async def admin_reject(issuer_pid: str, request: Request) -> dict[str, Any]:
+        require_admin(request)
+        body = await json_body(request) if await request.body() else {}
+        reason = body.get("reason") if isinstance(body, dict) else None
+        await auth.reject(issuer_pid, str(reason or "request rejected by the authority"))
+        return {"issuerPid": issuer_pid, "status": "REJECTED"}
+
     @app.get("/admin/credentials")
     async def admin_credentials(request: Request, holder: str | None = None) -> list[dict[str, Any]]:
         require_admin(request)

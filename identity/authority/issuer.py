@@ -225,6 +225,22 @@ class Authority:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def reject(self, issuer_pid: str, reason: str) -> None:
+        """Refuse a pending request (manual approval) and tell the holder's credential service."""
+        request = self.store.request(issuer_pid)
+        if request.status != "RECEIVED":
+            raise AuthorityError(f"request {issuer_pid} is already {request.status}", code="request_closed",
+                                 status=409)
+        self.store.set_request_status(issuer_pid, "REJECTED", rejection_reason=reason)
+        await self._deliver_quietly(request, [], rejection=reason)
+
+    def rotate_key(self) -> str:
+        """Sign with a new key from now on; the old one stays in the DID document for issued credentials."""
+        key_id = self.keystore.rotate(self.settings.key_alg)
+        self.keystore.save()
+        log.info("authority key rotated: now signing with %s#%s", self.did, key_id)
+        return f"{self.did}#{key_id}"
+
     async def process(self, issuer_pid: str) -> None:
         """Approve (auto-approve policy) and issue every requested credential, then deliver them."""
         request = self.store.request(issuer_pid)

@@ -228,6 +228,14 @@ class AuthorityStore:
             raise AuthorityError(f"no issuance request {issuer_pid}", code="unknown_request", status=404)
         return _request(row)
 
+    def requests(self, status: str | None = None) -> list[RequestRecord]:
+        """Issuance requests, optionally in one status, oldest first."""
+        query = select(requests).order_by(requests.c.created_at)
+        if status is not None:
+            query = query.where(requests.c.status == status)
+        with self.engine.connect() as conn:
+            return [_request(r) for r in conn.execute(query).mappings().all()]
+
     def set_request_status(self, issuer_pid: str, status: str, *, rejection_reason: str | None = None,
                            delivery_error: str | None = None) -> None:
         """Move a request to ``status`` (RECEIVED, ISSUED or REJECTED)."""

@@ -156,13 +156,10 @@ async def verify_si_token(
     if not isinstance(jti, str) or not jti:
         raise TokenError("token lacks the 'jti' claim", code="missing_claim")
     iat, exp = _check_times(claims, now=now, leeway=leeway, max_age=max_age)
-    document = await resolve_document(resolver, iss)
-    if document.get("id") != iss:
-        raise TokenError(f"DID document id {document.get('id')} is not {iss}", code="did_mismatch")
     kid = jws.header.get("kid")
     if kid is not None and not isinstance(kid, str):
         raise TokenError("'kid' header must be a string", code="malformed")
-    key = select_key(document, kid, SI_RELATIONSHIP)
+    key = await _signing_key(resolver, iss, kid)
     if not jws.verify_with(key):
         raise TokenError("token signature is invalid", code="signature_invalid")
     if not jti_store.claim(f"{iss}|{jti}", exp + leeway, now=now):
@@ -171,6 +168,22 @@ async def verify_si_token(
     if inner is not None and not isinstance(inner, str):
         raise TokenError("'token' claim must be a string", code="malformed")
     return SelfIssuedToken(iss, audience, jti, iat, exp, inner, kid, claims)
+
+
+async def _signing_key(resolver: DidResolver, did: str, kid: str | None) -> KeyPair:
+    """The caller's key for ``kid``; an unknown kid triggers one fresh resolution (the caller may have rotated)."""
+    for attempt in (1, 2):
+        document = await resolve_document(resolver, did)
+        if document.get("id") != did:
+            raise TokenError(f"DID document id {document.get('id')} is not {did}", code="did_mismatch")
+        try:
+            return select_key(document, kid, SI_RELATIONSHIP)
+        except TokenError as exc:
+            invalidate = getattr(resolver, "invalidate", None)
+            if attempt == 2 or exc.code != "kid_unknown" or not callable(invalidate):
+                raise
+            invalidate(did)
+    raise AssertionError("unreachable")
 
 
 def verify_access_token(

@@ -240,3 +240,56 @@ def test_vc11_profile_with_status_list_2021(tmp_path: Path) -> None:
         with pytest.raises(PresentationRejected) as err:
             asyncio.run(fetch())
         assert err.value.code == "revoked"
+
+
+def test_manual_approval_rejection_and_key_rotation(tmp_path: Path) -> None:
+    from identity.credentials.jwt import decode_unverified
+    from identity.dcp.issuance import request_status
+
+    w = World(tmp_path, auto_approve=False)
+    admin = {"X-Admin-Key": ADMIN}
+    authority = w.authority_app.state.authority
+    with serve(w.authority_app, w.aport) as a, serve(w.holder_app, w.hport):
+
+        async def ask(ids: list[str]) -> Any:
+            async with httpx.AsyncClient() as client:
+                request = await request_credentials(w.holder, a, ids, http_client=client)
+                return request, await request_status(w.holder, request, http_client=client)
+
+        async def until_done(request: Any) -> str:
+            async with httpx.AsyncClient() as client:
+                return await wait_for_issuance(w.holder, request, http_client=client, timeout=10, interval=0.05)
+
+        def approve(request: Any) -> str:
+            pid = request.location.rsplit("/", 1)[1]
+            assert httpx.post(a + f"/admin/requests/{pid}/approve", headers=admin).status_code == 202
+            return pid
+
+        first, status = asyncio.run(ask(["membership"]))
+        assert status == "RECEIVED" and w.holder.credentials() == []
+        pending = httpx.get(a + "/admin/requests?status=RECEIVED", headers=admin).json()
+        assert [p["holder"] for p in pending] == [w.holder.did]
+        pid = approve(first)
+        assert asyncio.run(until_done(first)) == "ISSUED"
+        again = httpx.post(a + f"/admin/requests/{pid}/approve", headers=admin)
+        assert again.status_code == 409 and again.json()["code"] == "request_closed"
+
+        # rotation: the holder's credential service cached the old DID document, yet accepts the new key
+        old_kid = authority.kid
+        new_kid = authority.rotate_key()
+        second, _ = asyncio.run(ask(["bpn"]))
+        approve(second)
+        assert asyncio.run(until_done(second)) == "ISSUED"
+        kids = {c.types[1]: decode_unverified(str(c.payload)).header["kid"] for c in w.holder.credentials()}
+        assert kids == {"MembershipCredential": old_kid, "BusinessPartnerCredential": new_kid}
+        doc = httpx.get(a + "/.well-known/did.json").json()
+        assert {old_kid, new_kid} <= {m["id"] for m in doc["verificationMethod"]}
+
+        third, _ = asyncio.run(ask(["data-protection"]))
+        third_pid = third.location.rsplit("/", 1)[1]
+        rejected = httpx.post(a + f"/admin/requests/{third_pid}/reject", headers=admin,
+                              json={"reason": "paperwork missing"})
+        assert rejected.status_code == 200
+        assert asyncio.run(until_done(third)) == "REJECTED"
+        assert authority.store.request(third_pid).rejection_reason == "paperwork missing"
+        assert len(w.holder.credentials()) == 2
