@@ -143,3 +143,24 @@ def test_access_token_checks(wallet: Wallet) -> None:
     with pytest.raises(TokenError) as err:
         verify_access_token(foreign, holder_document=doc, grantee=VERIFIER)
     assert err.value.code == "access_token_foreign"
+
+
+def test_unknown_kid_re_resolves_once_after_rotation(tmp_path: Path) -> None:
+    from identity.dcp.credential_service import create_credential_service_app
+    from tests.identity.test_dcp_support import free_port, make_wallet, serve
+
+    port = free_port()
+    holder = make_wallet(tmp_path / "rotating", port)
+    resolver = Resolver(allow_http_hosts=["127.0.0.1"])
+    store = JtiStore(tmp_path / "j.db")
+    app = create_credential_service_app(holder, resolver=resolver, jti_store=JtiStore(tmp_path / "cs.db"))
+    with serve(app, port):
+        run(verify_si_token(holder.sign_si_token(VERIFIER), audience=VERIFIER, resolver=resolver, jti_store=store))
+        holder.rotate_key()  # the resolver still caches the one-key document
+        verified = run(verify_si_token(holder.sign_si_token(VERIFIER), audience=VERIFIER, resolver=resolver,
+                                       jti_store=store))
+        assert verified.kid == holder.kid and verified.kid.endswith("#key-2")
+        bogus = sign_jws(parse_jws(holder.sign_si_token(VERIFIER)).payload, holder.key, kid=holder.did + "#key-9")
+        with pytest.raises(TokenError) as err:
+            run(verify_si_token(bogus, audience=VERIFIER, resolver=resolver, jti_store=store))
+        assert err.value.code == "kid_unknown"
