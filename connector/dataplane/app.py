@@ -1,0 +1,171 @@
+"""The data port: token-guarded data requests, token refresh, receipts, duty reports, and the push inbox.
+
+Routes (all answer problem+json on errors):
+
+- ``GET  /data/{transferId}[/{path}]``            bearer EDR token; Range supported when nothing is rewritten
+- ``POST /token``                                 ``grant_type=refresh_token&refresh_token=...`` (form)
+- ``POST /receipts/{transferId}``                 ``{"receipt": <JWS signed by the consumer>}``
+- ``POST /duties/{transferId}/fulfilment``        ``{"statement": <JWS signed by the consumer>}``
+- ``PUT  /inbox/{transferId}``                    consumer side: a provider pushes the bytes here
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from connector.dataplane.errors import DataPlaneError, TokenInvalid
+from connector.dataplane.service import DUTY_HEADER, DataPlane
+from connector.errors import ConnectorError
+from connector.logs import CORRELATION_HEADER, correlation
+from identity.errors import IdentityError
+from policies.errors import PolicyError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
+    return JSONResponse({"type": f"https://w3id.org/pactum/problems/{code}", "title": title, "status": status,
+                         "detail": detail, "code": code}, status_code=status, media_type=PROBLEM)
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization")
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token else value.strip()
+
+
+async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise DataPlaneError(f"request body over the {limit}-byte limit", code="body_too_large", status=413)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise DataPlaneError(f"request body over the {limit}-byte limit", code="body_too_large", status=413)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise DataPlaneError("request body is not JSON", code="body_invalid") from None
+    if not isinstance(data, dict):
+        raise DataPlaneError("request body must be a JSON object", code="body_invalid")
+    return data
+
+
+def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576) -> FastAPI:
+    """The data-port app over an existing :class:`DataPlane`."""
+    app = FastAPI(title="Pactum data plane", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.dataplane = dataplane
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Any) -> Response:
+        corr = request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
+        with correlation(corr):
+            response: Response = await call_next(request)
+        response.headers[CORRELATION_HEADER] = corr
+        return response
+
+    @app.exception_handler(ConnectorError)
+    async def connector_error(_request: Request, exc: ConnectorError) -> JSONResponse:
+        return problem(exc.status, exc.__class__.__name__, str(exc), exc.code)
+
+    @app.exception_handler(IdentityError)
+    async def identity_error(_request: Request, exc: IdentityError) -> JSONResponse:
+        return problem(400, exc.__class__.__name__, str(exc), getattr(exc, "code", "identity_error"))
+
+    @app.exception_handler(PolicyError)
+    async def policy_error(_request: Request, exc: PolicyError) -> JSONResponse:
+        return problem(422, exc.__class__.__name__, str(exc), getattr(exc, "code", "policy_error"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "HTTP error", str(exc.detail), "http_error")
+
+    async def serve(request: Request, transfer_id: str, path: str | None) -> Response:
+        grant = await dataplane.authorize(transfer_id, _bearer(request), sub_path=path)
+        range_header = request.headers.get("range")
+        body, transform = await dataplane.open_release(grant, path, range_header)
+        chunks: AsyncIterator[bytes] = transform(body.chunks) if transform else body.chunks
+        headers: dict[str, str] = {}
+        status = 200
+        if transform is None:
+            headers["Accept-Ranges"] = "bytes"
+            if body.byte_range is not None and body.size is not None:
+                status = 206
+                headers["Content-Range"] = f"bytes {body.byte_range.start}-{body.byte_range.end}/{body.size}"
+            if body.length is not None:
+                headers["Content-Length"] = str(body.length)
+        headers["X-Pactum-Uses"] = str(grant.uses)
+        return StreamingResponse(dataplane.released(chunks, grant, partial=status == 206), status_code=status,
+                                 media_type=body.content_type, headers=headers)
+
+    @app.get("/data/{transfer_id}")
+    async def data(request: Request, transfer_id: str) -> Response:
+        return await serve(request, transfer_id, None)
+
+    @app.get("/data/{transfer_id}/{path:path}")
+    async def data_path(request: Request, transfer_id: str, path: str) -> Response:
+        return await serve(request, transfer_id, path)
+
+    @app.post("/token")
+    async def refresh(request: Request) -> JSONResponse:
+        raw = await request.body()
+        if len(raw) > 16_384:
+            raise DataPlaneError("token request too large", code="body_too_large", status=413)
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items() if v}
+        if form.get("grant_type") != "refresh_token" or not isinstance(form.get("refresh_token"), str):
+            raise TokenInvalid("expected grant_type=refresh_token and a refresh_token", code="token_request_invalid",
+                               status=400)
+        try:
+            issued = dataplane.tokens.refresh(str(form["refresh_token"]))
+        except TokenInvalid as exc:
+            dataplane.audit.record("edr.refresh_refused", decision="deny", code=exc.code, reason=str(exc))
+            raise
+        return JSONResponse({"access_token": issued.access, "refresh_token": issued.refresh, "token_type": "bearer",
+                             "expires_in": dataplane.tokens.access_lifetime})
+
+    @app.post("/receipts/{transfer_id}")
+    async def receipt(request: Request, transfer_id: str) -> JSONResponse:
+        body = await _json_body(request, max_body_bytes)
+        if not isinstance(body.get("receipt"), str):
+            raise DataPlaneError("expected {\"receipt\": <compact JWS>}", code="body_invalid")
+        await dataplane.accept_receipt(transfer_id, body["receipt"])
+        return JSONResponse({"stored": True}, status_code=201)
+
+    @app.post("/duties/{transfer_id}/fulfilment")
+    async def fulfilment(request: Request, transfer_id: str) -> JSONResponse:
+        body = await _json_body(request, max_body_bytes)
+        if not isinstance(body.get("statement"), str):
+            raise DataPlaneError("expected {\"statement\": <compact JWS>}", code="body_invalid")
+        return JSONResponse(await dataplane.accept_fulfilment(transfer_id, body["statement"]))
+
+    @app.put("/inbox/{transfer_id}")
+    async def inbox(request: Request, transfer_id: str) -> JSONResponse:
+        result = await dataplane.receive_push(transfer_id, _bearer(request), request.stream(),
+                                              duty_url=request.headers.get(DUTY_HEADER))
+        return JSONResponse({"receipt": result.receipt, "digest": result.digest, "size": result.size})
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def create_app(ctx: Any) -> FastAPI:
+    """The data-port app for a ConnectorContext (uses ``ctx.dataplane``, creating it when missing)."""
+    dataplane = ctx.dataplane
+    if dataplane is None:
+        dataplane = DataPlane.from_context(ctx)
+        ctx.dataplane = dataplane
+    return create_data_app(dataplane, max_body_bytes=ctx.settings.limits.max_body_bytes)
