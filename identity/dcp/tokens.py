@@ -170,6 +170,16 @@ async def verify_si_token(
     return SelfIssuedToken(iss, audience, jti, iat, exp, inner, kid, claims)
 
 
+def _pinned(resolver: DidResolver, did: str) -> bool:
+    """True for documents pinned with ``Resolver.add_document`` (offline use): never drop those.
+
+    Reads the resolver's cache entry (``expires`` is infinite for pinned documents) until the resolver
+    offers a public way to ask.
+    """
+    entry = getattr(resolver, "_cache", {}).get(did)
+    return entry is not None and getattr(entry, "expires", 0.0) == float("inf")
+
+
 async def _signing_key(resolver: DidResolver, did: str, kid: str | None) -> KeyPair:
     """The caller's key for ``kid``; an unknown kid triggers one fresh resolution (the caller may have rotated)."""
     for attempt in (1, 2):
@@ -180,7 +190,7 @@ async def _signing_key(resolver: DidResolver, did: str, kid: str | None) -> KeyP
             return select_key(document, kid, SI_RELATIONSHIP)
         except TokenError as exc:
             invalidate = getattr(resolver, "invalidate", None)
-            if attempt == 2 or exc.code != "kid_unknown" or not callable(invalidate):
+            if attempt == 2 or exc.code != "kid_unknown" or not callable(invalidate) or _pinned(resolver, did):
                 raise
             invalidate(did)
     raise AssertionError("unreachable")
