@@ -61,9 +61,10 @@ class _Http:
         self.client = httpx.Client(base_url=self.base_url, headers=dict(headers), timeout=timeout)
 
     def call(self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None,
-             headers: Mapping[str, str] | None = None) -> Any:
+             headers: Mapping[str, str] | None = None, content: str | bytes | None = None) -> Any:
         try:
-            response = self.client.request(method, path, json=body, params=params, headers=dict(headers or {}))
+            response = self.client.request(method, path, json=body if content is None else None, content=content,
+                                           params=params, headers=dict(headers or {}))
         except httpx.HTTPError as exc:
             raise DemoError(f"{method} {self.base_url}{path} failed: {exc}") from exc
         if not response.is_success:
@@ -126,13 +127,36 @@ class CliResult:
             raise DemoError(f"expected JSON from the pactum CLI, got: {self.stdout[:200]!r}") from exc
 
 
-def pactum_cli(args: list[str], *, env: Mapping[str, str] | None = None, timeout: float = 60.0) -> CliResult:
-    """Run the ``pactum`` CLI as an operator would (a separate process), returning its output."""
+class RunningCli:
+    """A ``pactum`` CLI process started by :func:`start_cli`; :meth:`result` waits for it."""
+
+    def __init__(self, args: list[str], popen: subprocess.Popen[str], timeout: float) -> None:
+        self.args = args
+        self.popen = popen
+        self.timeout = timeout
+
+    def result(self) -> CliResult:
+        try:
+            stdout, stderr = self.popen.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.popen.kill()
+            self.popen.communicate()
+            raise DemoError(f"pactum {' '.join(self.args[:2])} did not finish in {self.timeout:.0f} s") from exc
+        return CliResult(self.popen.returncode, stdout, stderr)
+
+
+def start_cli(args: list[str], *, env: Mapping[str, str] | None = None, timeout: float = 60.0) -> RunningCli:
+    """Start the ``pactum`` CLI as an operator would (a separate process) without waiting for it."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
     try:
-        done = subprocess.run([*PYTHON_CLI, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
-                              cwd=Path.cwd())
-    except subprocess.TimeoutExpired as exc:
-        raise DemoError(f"pactum {' '.join(args[:2])} did not finish in {timeout:.0f} s") from exc
-    return CliResult(done.returncode, done.stdout, done.stderr)
+        popen = subprocess.Popen([*PYTHON_CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=full_env, cwd=Path.cwd())
+    except OSError as exc:
+        raise DemoError(f"cannot run the pactum CLI: {exc.strerror or exc}") from exc
+    return RunningCli(args, popen, timeout)
+
+
+def pactum_cli(args: list[str], *, env: Mapping[str, str] | None = None, timeout: float = 60.0) -> CliResult:
+    """Run the ``pactum`` CLI and wait for its output."""
+    return start_cli(args, env=env, timeout=timeout).result()

@@ -7,6 +7,7 @@ and shows. ``ok`` is computed here, once, as ``expected == actual`` - a step nev
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,16 @@ class Narrator:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.outcomes: list[Outcome] = []
+        self.started = time.monotonic()
 
     # -- telling ------------------------------------------------------------------------------------------
     def chapter(self, title: str, text: str = "") -> None:
         if not self.quiet:
             self.console.print()
+            elapsed = time.monotonic() - self.started
             self.console.print(Panel(text or title, title=f"[bold]{title}[/bold]", title_align="left",
-                                     border_style="cyan", expand=False))
+                                     subtitle=f"{elapsed:.1f} s", subtitle_align="right", border_style="cyan",
+                                     expand=False))
 
     def say(self, text: str) -> None:
         if not self.quiet:

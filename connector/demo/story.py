@@ -23,7 +23,7 @@ from connector.demo.clients import (
     ApiError,
     AuthorityClient,
     ManagementClient,
-    pactum_cli,
+    start_cli,
 )
 from connector.demo.errors import DemoError
 from connector.demo.narrate import Narrator
@@ -83,6 +83,8 @@ class Memory:
 
 def _why(exc: Exception) -> str:
     """The explanation an API gave for a refusal (problem detail, reasons), one line each."""
+    if isinstance(exc, ApiError) and exc.missing:
+        return f"{exc} - this build's API does not have that endpoint yet"
     if isinstance(exc, ApiError):
         lines = [str(exc.problem.get("detail") or exc)]
         for key in ("reasons", "explanation"):
@@ -171,6 +173,7 @@ class SupplyChainStory:
                 actual, reason = "unreachable", str(exc)
             self.n.expect(f"{key}: wallet and did:web document", "published", actual, reason)
 
+        requests = {}
         for key, company in self.space.companies.items():
             wanted = CREDENTIALS[key]
             self.n.ask(company.name, f"credentials {', '.join(wanted)} from the authority")
@@ -178,7 +181,10 @@ class SupplyChainStory:
                     "--wait", "20", "--json"]
             for credential in wanted:
                 args += ["--credential", credential]
-            result = pactum_cli(args, env={"PACTUM_WALLET_PASSPHRASE": company.wallet_passphrase})
+            # the four operators work at the same time, as they would in reality
+            requests[key] = start_cli(args, env={"PACTUM_WALLET_PASSPHRASE": company.wallet_passphrase})
+        for key, company in self.space.companies.items():
+            result = requests[key].result()
             if result.code == 0:
                 status = str(result.json().get("status"))
                 reason = f"request {result.json().get('location')}"
@@ -229,14 +235,13 @@ class SupplyChainStory:
         client.v3("POST", "/assets", {
             "@context": EDC_CONTEXT, "@id": spec.asset_id,
             "properties": {"name": spec.title, "contenttype": spec.media_type, "dataClass": spec.data_class,
-                           "category": list(spec.categories), "origin": "DE"},
+                           "category": list(spec.categories), "jurisdiction": "DE"},
             "dataAddress": {"type": "File", "source": "supplier-files", "path": spec.file},
         })
         for role, name in (("access", spec.access_policy), ("contract", spec.contract_policy)):
             policy_id = f"{spec.asset_id}-{role}"
-            client.v3("POST", "/policydefinitions", {
-                "@context": EDC_CONTEXT, "@id": policy_id, "policy": self._policy_text(name),
-                "policyFormat": "text/turtle"})
+            client.v3("POST", "/policydefinitions", content=self._policy_text(name).encode("utf-8"),
+                      params={"id": policy_id}, headers={"Content-Type": "text/turtle"})
         client.v3("POST", "/contractdefinitions", {
             "@context": EDC_CONTEXT, "@id": f"{spec.asset_id}-offer",
             "accessPolicyId": f"{spec.asset_id}-access", "contractPolicyId": f"{spec.asset_id}-contract",
