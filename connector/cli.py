@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="pactum", standalone_mode=False)
+        rc = app(args=args, prog_name="pactum", standalone_mode=False)
     except USER_ERRORS as exc:
         if debug:
             raise
@@ -106,18 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         Console(stderr=True).print("aborted")
         return 130
-    except Exception as exc:  # click usage errors come here too
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: typer's own click raises these
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            Console(stderr=True).print(f"[red]error:[/red] {exc.format_message()}", highlight=False)
+        return int(exc.exit_code)
+    except Exception as exc:
         if debug:
             raise
         Console(stderr=True).print(f"[red]internal error:[/red] {exc.__class__.__name__}: {exc} "
                                    "(run again with --debug for the traceback)", highlight=False)
         return 2
-    return 0
+    return int(rc or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,3 +75,10 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = pactum("frobnicate")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_usage_error_inside_a_mounted_sub_cli_is_a_usage_error() -> None:
+    result = pactum("policies", "eval")
+    assert result.returncode == 2
+    assert "Missing argument" in result.stderr
+    assert "internal error" not in result.stderr
