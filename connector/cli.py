@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from connector.config import load_settings
+from connector.demo import demo_command
 from connector.errors import ConnectorError
 from identity.cli import app as identity_app
 from identity.cli import authority_app
@@ -49,6 +50,7 @@ app.add_typer(policies_app, name="policies", help="Parse, lint, evaluate and exp
 app.add_typer(identity_app, name="identity", help="Keys, DIDs, wallet and verifiable credentials.")
 app.add_typer(authority_app, name="authority", help="Run the data space authority (issuer and directory).")
 app.add_typer(connector_app, name="connector")
+app.command("demo")(demo_command)
 
 _out = Console()
 
