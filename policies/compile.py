@@ -9,7 +9,7 @@ Unknown profiles, left operands and operators are recorded here, so evaluation c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from policies.facts import MISSING, EvalContext
 from policies.model import Asset, Constraint, ConstraintNode, Duty, LogicalConstraint, Party, Policy, Rule
 from policies.profiles import registry
 from policies.profiles.registry import UnknownTermError
-from policies.values import apply_operator, normalise_right, operator_name, term_to_python
+from policies.values import FastCheck, apply_operator, make_fast_check, normalise_right, operator_name, term_to_python
 from policies.vocab import ODRL, action_ancestors, action_parents
 
 # A record of one constraint's evaluation: (compiled constraint, actual value, result)
@@ -30,7 +30,7 @@ class CConstraint:
     """A compiled atomic or logical constraint. ``check`` appends records and answers True/False/None."""
 
     __slots__ = ("node", "left", "op", "rights", "is_list", "resolve", "groups", "rank", "unknown",
-                 "children", "logical", "reference", "broader")
+                 "children", "logical", "reference", "broader", "fast")
 
     def __init__(self, node: ConstraintNode) -> None:
         self.node = node
@@ -38,6 +38,7 @@ class CConstraint:
         self.children: tuple[CConstraint, ...] = ()
         self.logical: str | None = None
         self.reference: str | None = None
+        self.fast: FastCheck | None = None
         if isinstance(node, LogicalConstraint):
             self.logical = node.operator
             self.children = tuple(CConstraint(c) for c in node.operands)
@@ -68,6 +69,8 @@ class CConstraint:
             unknown.append(f"right operand of {node.left_operand} ({', '.join(t.value for t in node.right_operand)})")
         self.is_list = node.right_operand_is_list
         self.unknown = tuple(unknown)
+        if not unknown and self.reference is None:
+            self.fast = make_fast_check(self.op, self.rights, is_list=self.is_list, rank=rank, groups=self.groups)
         groups = self.groups
 
         def broader(value: Any) -> Iterable[Any]:
@@ -76,6 +79,17 @@ class CConstraint:
         self.broader = broader
 
     def check(self, ctx: EvalContext, rec: Recorder) -> bool | None:
+        fast = self.fast
+        if fast is not None and not ctx.has_memberships:
+            value = self.resolve(ctx)
+            if value is MISSING:
+                rec.append((self, MISSING, None))
+                return None
+            quick = fast(value)
+            if quick is not NotImplemented:
+                rec.append((self, value, quick))
+                return quick  # type: ignore[no-any-return]
+            return self._check_general(ctx, rec, value)
         if self.logical is not None:
             return self._check_logical(ctx, rec)
         if self.unknown:
@@ -85,6 +99,9 @@ class CConstraint:
         if value is MISSING:
             rec.append((self, MISSING, None))
             return None
+        return self._check_general(ctx, rec, value)
+
+    def _check_general(self, ctx: EvalContext, rec: Recorder, value: Any) -> bool | None:
         rights = self.rights
         if self.reference is not None and not rights:
             ref = ctx.lookup(self.reference)
@@ -309,6 +326,7 @@ class CompiledPolicy:
     obligations: tuple[CRule, ...]
     problems: tuple[str, ...]  # policy-level reasons to deny (unknown profile, missing parent)
     unknown_profiles: tuple[str, ...]
+    _cand_cache: dict[str, tuple[CRule, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def candidates(self, action: str) -> tuple[CRule, ...]:
         """Rules whose action covers ``action`` (the action itself or any action it is included in)."""
@@ -322,13 +340,9 @@ class CompiledPolicy:
         for r in self.any_action:
             found[r.index] = r
         result = tuple(found[i] for i in sorted(found))
-        self._cand_cache[action] = result
+        if len(self._cand_cache) < 10_000:
+            self._cand_cache[action] = result
         return result
-
-    @property
-    def _cand_cache(self) -> dict[str, tuple[CRule, ...]]:
-        cache = self.policy._cache.setdefault("candidates", {})
-        return cache  # type: ignore[no-any-return]
 
 
 def compile_policy(policy: Policy, *, strict: bool = False) -> CompiledPolicy:

@@ -35,18 +35,19 @@ def _expand_action(action: str) -> str:
 
 def evaluate(policy: Policy, request: Request, state: StateOfWorld) -> Report:
     """Decide whether ``request`` is permitted by ``policy`` in ``state``, with the full explanation."""
-    compiled = compile_policy(policy)
+    compiled = policy._cache.get("compiled") or compile_policy(policy)
     ctx = EvalContext(request, state)
     action = _expand_action(request.action)
     raws = [_evaluate_rule(rule, ctx, action) for rule in compiled.candidates(action)]
-    obligations = [_evaluate_obligation(rule, ctx) for rule in compiled.obligations]
-    decision, reasons = _decide(compiled, raws, obligations)
+    obligations = [_evaluate_obligation(rule, ctx) for rule in compiled.obligations] if compiled.obligations else []
+    decision = _decide(compiled, raws, obligations, None)
+    return Report(compiled, request, state, action, raws, obligations, decision, _evaluate_rule, _reasons)
 
-    def late(rule: CRule) -> RawRule:
-        # rules the requested action cannot match are only evaluated if someone reads the full report
-        return _evaluate_rule(rule, EvalContext(request, state), action)
 
-    return Report(compiled, request, state, action, raws, obligations, decision, reasons, late)
+def _reasons(compiled: CompiledPolicy, raws: list[RawRule], obligations: list[RawRule]) -> list[str]:
+    reasons: list[str] = []
+    _decide(compiled, raws, obligations, reasons)
+    return reasons
 
 
 def _evaluate_rule(rule: CRule, ctx: EvalContext, action: str) -> RawRule:
@@ -54,12 +55,13 @@ def _evaluate_rule(rule: CRule, ctx: EvalContext, action: str) -> RawRule:
     rec: Recorder = []
     request = ctx.request
     premises: list[tuple[str, bool | None]] = []
+    failed = False
+    unsure = False
     if rule.actions:
         ok: bool | None = True
         if rule.action_refinements or action not in rule.actions:
-            ancestors = action_ancestors(action)
             ok = False
-            for iri in rule.actions & ancestors:
+            for iri in rule.actions & action_ancestors(action):
                 refinements = rule.action_refinements.get(iri)
                 r = True if refinements is None else check_all(refinements, ctx, rec)
                 if r:
@@ -68,37 +70,41 @@ def _evaluate_rule(rule: CRule, ctx: EvalContext, action: str) -> RawRule:
                 if r is None:
                     ok = None
         premises.append(("action", ok))
+        failed = ok is False
+        unsure = ok is None
     if rule.targets is not None:
-        premises.append(("target", True if request.target is None else
-                         rule.targets.match(request.target, ctx, rec)))
+        ok = True if request.target is None else rule.targets.match(request.target, ctx, rec)
+        premises.append(("target", ok))
+        failed = failed or ok is False
+        unsure = unsure or ok is None
     if rule.assignees is not None:
-        premises.append(("party", rule.assignees.match(request.assignee, ctx, rec)))
+        ok = rule.assignees.match(request.assignee, ctx, rec)
+        premises.append(("party", ok))
+        failed = failed or ok is False
+        unsure = unsure or ok is None
     if rule.assigners is not None and request.assigner is not None:
-        premises.append(("assigner", rule.assigners.match(request.assigner, ctx, rec)))
+        ok = rule.assigners.match(request.assigner, ctx, rec)
+        premises.append(("assigner", ok))
+        failed = failed or ok is False
+        unsure = unsure or ok is None
+    matched = not failed
     constraints_ok = check_all(rule.constraints, ctx, rec) if rule.constraints else True
-    matched = all(p is not False for _n, p in premises)
-    duties: list[RawDuty] = []
-    violated = False
-    if rule.kind == "permission" and matched:
-        for duty in rule.duties:
-            raw = _duty_state(duty, ctx, rule)
-            duties.append(raw)
-            if raw[1] == "violated":
-                violated = True
-    elif rule.kind == "prohibition" and matched:
-        duties = [(d, "unfulfilled", False, ()) for d in rule.remedies]
-    values = [p for _n, p in premises] + [constraints_ok]
-    if False in values or violated:
+    duties: tuple[RawDuty, ...] = ()
+    if matched:
+        if rule.kind == "permission":
+            if rule.duties:
+                duties = tuple(_duty_state(duty, ctx, rule) for duty in rule.duties)
+                failed = any(raw[1] == "violated" for raw in duties)
+        elif rule.remedies:
+            duties = tuple((d, "unfulfilled", False, ()) for d in rule.remedies)
+    if failed or constraints_ok is False:
         status = INACTIVE
-    elif None in values:
+    elif unsure or constraints_ok is None or (rule.unknown and matched):
         status = INDETERMINATE
     else:
         status = ACTIVE
-    unknown = rule.unknown if matched else ()
-    if unknown and status == ACTIVE:
-        status = INDETERMINATE
     ctx.rule_uid = None
-    return (rule, status, tuple(premises), constraints_ok, rec, tuple(duties), unknown)
+    return (rule, status, tuple(premises), constraints_ok, rec, duties, rule.unknown if matched else ())
 
 
 def _evaluate_obligation(rule: CRule, ctx: EvalContext) -> RawRule:
@@ -160,38 +166,63 @@ def _duty_state(duty: CDuty, ctx: EvalContext, rule: CRule) -> RawDuty:
     return (duty, "violated", True, consequences)
 
 
-def _decide(compiled: CompiledPolicy, raws: list[RawRule], obligations: list[RawRule]) -> tuple[str, list[str]]:
-    reasons: list[str] = list(compiled.problems)
-    if reasons:
-        return "deny", reasons
-    unknown = [t for raw in raws for t in raw[6]]
+def _decide(compiled: CompiledPolicy, raws: list[RawRule], obligations: list[RawRule],
+            reasons: list[str] | None) -> str:
+    """The decision; when ``reasons`` is a list, the short reasons for a deny are appended to it."""
+    if compiled.problems:
+        if reasons is not None:
+            reasons.extend(compiled.problems)
+        return "deny"
+    permits = False
+    prohibits = []
+    undecided = []
+    unknown: list[str] = []
+    for raw in raws:
+        status = raw[1]
+        if raw[6]:
+            unknown.extend(raw[6])
+        if status == ACTIVE:
+            if raw[0].kind == "permission":
+                permits = True
+            else:
+                prohibits.append(raw)
+        elif status == INDETERMINATE and raw[0].kind == "prohibition":
+            undecided.append(raw)
     if unknown:
-        terms = ", ".join(short(t) for t in dict.fromkeys(unknown))
-        return "deny", [f"term not understood: {terms}"]
-    permits = [raw for raw in raws if raw[0].kind == "permission" and raw[1] == ACTIVE]
-    prohibits = [raw for raw in raws if raw[0].kind == "prohibition" and raw[1] == ACTIVE]
+        if reasons is not None:
+            reasons.append("term not understood: " + ", ".join(short(t) for t in dict.fromkeys(unknown)))
+        return "deny"
     if prohibits:
         if permits and compiled.policy.conflict == "perm":
-            return "permit", []
-        labels = ", ".join(raw[0].label for raw in prohibits)
-        if permits and compiled.policy.conflict != "prohibit":
-            return "deny", [f"conflict between permission and prohibition ({labels}): the policy is void "
-                            "(conflict strategy 'invalid')"]
-        return "deny", [f"prohibited by {labels}"]
-    undecided = [raw for raw in raws if raw[0].kind == "prohibition" and raw[1] == INDETERMINATE]
+            return "permit"
+        if reasons is not None:
+            labels = ", ".join(raw[0].label for raw in prohibits)
+            if permits and compiled.policy.conflict != "prohibit":
+                reasons.append(f"conflict between permission and prohibition ({labels}): the policy is void "
+                               "(conflict strategy 'invalid')")
+            else:
+                reasons.append(f"prohibited by {labels}")
+        return "deny"
     if undecided:
-        return "deny", [f"prohibition {raw[0].label} cannot be ruled out: {_missing(raw)}" for raw in undecided]
+        if reasons is not None:
+            reasons.extend(f"prohibition {raw[0].label} cannot be ruled out: {_missing(raw)}" for raw in undecided)
+        return "deny"
     broken = [raw for raw in obligations if any(d[1] == "violated" for d in raw[5])]
     if broken:
-        return "deny", [f"obligation {raw[0].label} is violated" for raw in broken]
+        if reasons is not None:
+            reasons.extend(f"obligation {raw[0].label} is violated" for raw in broken)
+        return "deny"
     if permits:
-        return "permit", []
-    if not raws:
-        return "deny", ["no rule of the policy covers this action"]
-    for raw in raws:
-        if raw[0].kind == "permission":
-            reasons.append(f"permission {raw[0].label} is {raw[1]}: {_why_not(raw)}")
-    return "deny", reasons or ["no permission grants this request"]
+        return "permit"
+    if reasons is not None:
+        if not raws:
+            reasons.append("no rule of the policy covers this action")
+        else:
+            reasons.extend(f"permission {raw[0].label} is {raw[1]}: {_why_not(raw)}" for raw in raws
+                           if raw[0].kind == "permission")
+            if not reasons:
+                reasons.append("no permission grants this request")
+    return "deny"
 
 
 def _missing(raw: RawRule) -> str:

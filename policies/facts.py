@@ -120,55 +120,59 @@ def _key_variants(key: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(variants))
 
 
+@lru_cache(maxsize=1024)
+def _type_names(type_name: str) -> tuple[str, ...]:
+    """A credential type as written and by its local name (IRI types end in #Name or /Name)."""
+    text = str(type_name)
+    return (text, text.rsplit("#", 1)[-1].rsplit("/", 1)[-1])
+
+
 def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        return _parse_time_text(value)
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_time_text(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class EvalContext:
     """Per-evaluation view of request + state with small caches; resolvers receive this."""
 
-    __slots__ = ("request", "state", "now", "_cache", "rule_uid", "event")
+    __slots__ = ("request", "state", "now", "_cache", "rule_uid", "event", "has_memberships")
 
     def __init__(self, request: Request, state: StateOfWorld) -> None:
         self.request = request
         self.state = state
         self.now = state.now
+        self.has_memberships = bool(state.memberships)
         self._cache: dict[Any, Any] = {}
         self.rule_uid: str | None = None  # the rule being evaluated (for per-rule counters)
         self.event: Event | None = None  # set while checking a duty's refinements against an event
 
     def lookup(self, key: str) -> Any:
         """A fact named ``key`` from the event (when checking a duty), request.extra, then state.facts."""
-        cache_key = ("lookup", key, id(self.event))
-        hit = self._cache.get(cache_key, MISSING)
-        if hit is not MISSING:
-            return hit
-        value = MISSING
-        sources: list[Mapping[str, Any]] = []
-        if self.event is not None:
-            sources.append(self.event.parameters)
-        sources.append(self.request.extra)
-        sources.append(self.state.facts)
+        # no caching: with the usual empty mappings this is a few dict probes (hot path)
+        event = self.event
+        extra = self.request.extra
+        facts = self.state.facts
+        if not extra and not facts and event is None:
+            return MISSING
         variants = _key_variants(key)
-        for source in sources:
-            if not source:
-                continue
-            for variant in variants:
-                if variant in source:
-                    value = source[variant]
-                    break
-            if value is not MISSING:
-                break
-        self._cache[cache_key] = value
-        return value
+        for source in (event.parameters if event is not None else None, extra, facts):
+            if source:
+                for variant in variants:
+                    if variant in source:
+                        return source[variant]
+        return MISSING
 
     def asset_fact(self, *names: str) -> Any:
         """A property of the target asset (state.asset), trying each name in turn."""
@@ -205,8 +209,7 @@ class EvalContext:
         for cred in self.valid_credentials():
             types = cred.get("type", ())
             for t in [types] if isinstance(types, str) else types:
-                names.add(str(t))
-                names.add(str(t).rsplit("#", 1)[-1].rsplit("/", 1)[-1])
+                names.update(_type_names(t))
         names.discard("VerifiableCredential")
         result = frozenset(names)
         self._cache["credential_types"] = result

@@ -160,13 +160,13 @@ def _duty_report(raw: RawDuty, rule_uid: str | None, kind: str) -> DutyReport:
 class Report:
     """The result of evaluate(): ``decision`` and ``reasons`` now, everything else on demand."""
 
-    __slots__ = ("_compiled", "request", "state", "_action", "_raws", "_obligations", "decision", "reasons",
-                 "_rules", "_duties", "_id", "_late")
+    __slots__ = ("_compiled", "request", "state", "_action", "_raws", "_obligations", "decision", "_reasons",
+                 "_rules", "_duties", "_id", "_late", "_explain")
 
     def __init__(self, compiled: CompiledPolicy, request: Request, state: StateOfWorld, action: str,
-                 raws: list[RawRule], obligations: list[RawRule], decision: str, reasons: list[str],
-                 late: Callable[[CRule], RawRule] | None = None) -> None:
-        self._late = late
+                 raws: list[RawRule], obligations: list[RawRule], decision: str,
+                 late: Callable[[CRule, Any, str], RawRule] | None = None,
+                 explain: Callable[[CompiledPolicy, list[RawRule], list[RawRule]], list[str]] | None = None) -> None:
         self._compiled = compiled
         self.request = request
         self.state = state
@@ -174,10 +174,20 @@ class Report:
         self._raws = raws
         self._obligations = obligations
         self.decision: Literal["permit", "deny"] = decision  # type: ignore[assignment]
-        self.reasons: list[str] = reasons
+        self._late = late
+        self._explain = explain
+        self._reasons: list[str] | None = None
         self._rules: list[RuleReport] | None = None
         self._duties: list[DutyReport] | None = None
         self._id: str | None = None
+
+    @property
+    def reasons(self) -> list[str]:
+        """Short reasons for a deny (empty for a permit); used as the DSP termination reason."""
+        if self._reasons is None:
+            self._reasons = [] if self._explain is None else self._explain(self._compiled, self._raws,
+                                                                           self._obligations)
+        return self._reasons
 
     @property
     def permitted(self) -> bool:
@@ -202,7 +212,10 @@ class Report:
 
     def _rule_report(self, rule: CRule, raw: RawRule | None) -> RuleReport:
         if raw is None and self._late is not None:
-            raw = self._late(rule)
+            # rules the requested action cannot match are evaluated only when the full report is read
+            from policies.facts import EvalContext
+
+            raw = self._late(rule, EvalContext(self.request, self.state), self._action)
         if raw is None:  # the rule's action does not cover the requested action
             return RuleReport(id=rule.label, uid=rule.uid, kind=rule.kind, activation="inactive", attempted=True,
                               premises={"action": False}, constraints=())

@@ -295,3 +295,69 @@ def operator_name(iri: str) -> str | None:
                     "isNoneOf"):
             return name
     return None
+
+
+_ORDER_OPS = {
+    "lt": lambda a, b: a < b, "lteq": lambda a, b: a <= b, "gt": lambda a, b: a > b, "gteq": lambda a, b: a >= b,
+}
+FastCheck = Callable[[Any], Any]  # value -> True / False / NotImplemented (take the general path)
+
+
+def make_fast_check(op: str, rights: tuple[Any, ...], *, is_list: bool, rank: dict[str, int] | None,
+                    groups: dict[str, frozenset[str]]) -> FastCheck | None:
+    """A specialised comparison for the common shapes (one typed right operand, sets of strings).
+
+    Precomputed once per constraint; answers NotImplemented whenever the value is not of the expected
+    type, so the general path (coercion, lists, memberships) still decides those. Same results, fewer
+    allocations: this is what makes >= 50,000 evaluations per second possible.
+    """
+    if rank is not None or not rights:
+        return None
+    if len(rights) == 1 and not is_list:
+        right = rights[0]
+        if isinstance(right, bool):
+            return None
+        if isinstance(right, str) and op in ("eq", "neq") and not groups:
+            want = op == "eq"
+
+            def str_eq(v: Any) -> Any:
+                if type(v) is str:
+                    return (v == right) is want
+                return NotImplemented
+
+            return str_eq
+        compare = _ORDER_OPS.get(op)
+        if compare is not None and isinstance(right, Decimal):
+            def num_cmp(v: Any) -> Any:
+                t = type(v)
+                if t is int or t is Decimal or t is float:
+                    return compare(v, right)
+                return NotImplemented
+
+            return num_cmp
+        if compare is not None and isinstance(right, datetime):
+            def dt_cmp(v: Any) -> Any:
+                if type(v) is datetime and v.tzinfo is not None:
+                    return compare(v, right)
+                return NotImplemented
+
+            return dt_cmp
+        if compare is not None and isinstance(right, timedelta):
+            def td_cmp(v: Any) -> Any:
+                if type(v) is timedelta:
+                    return compare(v, right)
+                return NotImplemented
+
+            return td_cmp
+    if op in ("isAnyOf", "isNoneOf", "isPartOf", "isA") and all(isinstance(r, str) for r in rights):
+        rset = frozenset(rights)
+        want = op != "isNoneOf"
+
+        def str_in(v: Any) -> Any:
+            if type(v) is str:
+                hit = v in rset or (bool(groups) and not rset.isdisjoint(groups.get(v, ())))
+                return hit is want
+            return NotImplemented
+
+        return str_in
+    return None
