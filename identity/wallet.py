@@ -36,6 +36,7 @@ KEYSTORE_FILE = "keystore.json"
 WALLET_FILE = "wallet.json"
 CREDENTIALS_FILE = "credentials.db"
 FORMAT = "pactum-wallet/1"
+MAX_CREDENTIAL_BYTES = 512 * 1024
 
 
 class WalletError(IdentityError):
@@ -117,7 +118,7 @@ def describe_credential(credential: str | dict[str, Any]) -> HeldCredential:
     """Extract id, types, issuer, subject and validity from a VC JWT (VCDM 1.1 or 2.0) or JSON-LD VC."""
     if isinstance(credential, str):
         try:
-            claims = parse_jws(credential.strip()).payload
+            claims = parse_jws(credential.strip(), max_bytes=MAX_CREDENTIAL_BYTES).payload
         except DcpError as exc:
             raise WalletError(f"not a credential JWT: {exc}", code="credential_invalid") from None
         if isinstance(claims.get("vc"), dict):  # VCDM 1.1 JWT: registered claims outside, credential inside

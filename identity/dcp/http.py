@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,10 +38,21 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def json_body(request: Request) -> Any:
-    """The request body parsed as JSON; DcpError(400) when it is not JSON."""
+MAX_BODY_BYTES = 2 * 1024 * 1024  # a CredentialMessage with a handful of JWTs is a few KiB
+
+
+async def json_body(request: Request, *, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The request body parsed as JSON; DcpError 400 when it is not JSON, 413 when it is too large."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise DcpError(f"request body exceeds {max_bytes} bytes", code="body_too_large", status=413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise DcpError(f"request body exceeds {max_bytes} bytes", code="body_too_large", status=413)
     try:
-        return await request.json()
+        return json.loads(body)
     except ValueError:
         raise DcpError("request body is not valid JSON", code="body_not_json") from None
 

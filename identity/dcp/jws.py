@@ -38,8 +38,13 @@ def sign_jws(payload: dict[str, Any], key: KeyPair, *, kid: str, typ: str = "JWT
     return f"{head}.{body}.{b64url_encode(key.sign(signing_input))}"
 
 
-def parse_jws(token: str) -> ParsedJws:
+MAX_TOKEN_BYTES = 64 * 1024  # SI and access tokens are a few hundred bytes; refuse absurd ones before decoding
+
+
+def parse_jws(token: str, *, max_bytes: int = MAX_TOKEN_BYTES) -> ParsedJws:
     """Split and decode a compact JWS; raise TokenError(code=malformed) on anything that is not one."""
+    if isinstance(token, str) and len(token) > max_bytes:
+        raise TokenError(f"token exceeds {max_bytes} bytes", code="too_large")
     if not isinstance(token, str) or token.count(".") != 2:
         raise TokenError("not a compact JWS (expected three dot-separated parts)", code="malformed")
     head, body, sig = token.split(".")

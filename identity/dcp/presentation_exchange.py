@@ -19,7 +19,7 @@ from jsonschema.exceptions import SchemaError
 
 from identity.dcp.errors import MessageInvalid, NotSupported
 from identity.dcp.jws import parse_jws
-from identity.wallet import HeldCredential
+from identity.wallet import MAX_CREDENTIAL_BYTES, HeldCredential
 
 JWT_FORMATS = frozenset({"jwt", "jwt_vc", "jwt_vp", "jwt_vc_json", "jwt_vp_json"})
 _UNSUPPORTED_TOP = ("submission_requirements", "frame")
@@ -107,7 +107,7 @@ def _views(credential: HeldCredential) -> list[Any]:
     """The JSON a path may address: the JWT payload and the credential proper (``$.vc.type`` and ``$.type``)."""
     if isinstance(credential.payload, dict):
         return [credential.payload, {"vc": credential.payload}]
-    payload = parse_jws(credential.payload).payload
+    payload = parse_jws(credential.payload, max_bytes=MAX_CREDENTIAL_BYTES).payload
     inner = payload.get("vc")
     return [payload, inner] if isinstance(inner, dict) else [payload, {"vc": payload}]
 

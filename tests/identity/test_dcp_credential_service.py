@@ -224,3 +224,16 @@ def test_storage_rejects_forged_signature(space: Space) -> None:
     assert answer.status_code == 400 and answer.json()["code"] == "credential_invalid"
     assert "signature_invalid" in answer.json()["detail"]
     assert space.holder.credentials() == []
+
+
+def test_oversized_bodies_and_tokens_refused(space: Space) -> None:
+    access = space.holder.issue_access_token(space.verifier.did, [MEMBERSHIP])
+    huge = _query_body(scope=[MEMBERSHIP], padding="x" * (3 * 1024 * 1024))
+    answer = _post(space, "/presentations/query", huge, space.verifier.sign_si_token(space.holder.did, token=access))
+    assert answer.status_code == 413 and answer.json()["code"] == "body_too_large"
+    answer = _post(space, "/presentations/query", _query_body(scope=[MEMBERSHIP]), "a." + "b" * 70000 + ".c")
+    assert answer.status_code == 401 and answer.json()["code"] == "too_large"
+    not_json = httpx.post(space.holder_url + "/presentations/query", content=b"{nope",  # type: ignore[attr-defined]
+                          headers={"Authorization": "Bearer " + space.verifier.sign_si_token(space.holder.did,
+                                                                                             token=access)})
+    assert not_json.status_code == 400 and not_json.json()["code"] == "body_not_json"
