@@ -6,9 +6,10 @@ a checkpoint (a JWS by the connector's key over the chain head) stops someone wi
 rewriting the whole chain after the fact. Receipts are JWS by the *receiving* side of a transfer over
 (agreement, transfer, digest, size, time), so both sides can later prove what moved.
 
-Everyone in the connector calls :meth:`AuditLog.record` for every decision::
+Everyone in the connector calls :meth:`AuditLog.record` for every decision, on the one log per context::
 
-    audit.record("negotiation.decision", process_id=pid, agreement_id=aid, counterparty=did,
+    from connector.audit import audit_for
+    audit_for(ctx).record("negotiation.decision", process_id=pid, agreement_id=aid, counterparty=did,
                  agreement_hash=h, decision="permit", summary="...")
 """
 
@@ -423,3 +424,17 @@ class AuditLog:
                                       "signerKey": json.loads(rec.signer_key)}) + "\n")
                 count += 1
         return count
+
+
+def audit_for(ctx: Any) -> AuditLog:
+    """The connector's one audit log (signed with the wallet's key), created on first use and kept on ``ctx``.
+
+    Kept in ``ctx.extras["audit"]`` (or ``ctx.audit`` when the context has that attribute) so every area
+    appends to the same chain through the same lock.
+    """
+    existing = getattr(ctx, "audit", None) or ctx.extras.get("audit")
+    if isinstance(existing, AuditLog):
+        return existing
+    log = AuditLog.for_wallet(ctx.sessions, ctx.wallet)
+    ctx.extras["audit"] = log
+    return log

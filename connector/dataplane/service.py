@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connector.audit import AuditLog, ReceiptInvalid, read_receipt, sign_receipt
+from connector.audit import AuditLog, ReceiptInvalid, audit_for, read_receipt, sign_receipt
 from connector.config import DataSource
 from connector.dataplane.duties import count_limit, delete_deadline, field_rule, inform_duties
 from connector.dataplane.errors import (
@@ -161,10 +161,7 @@ class DataPlane:
     def from_context(cls, ctx: Any, **overrides: Any) -> DataPlane:
         """Build from E's ConnectorContext: wallet key, database, http client, resolver, settings."""
         settings = ctx.settings
-        audit = getattr(ctx, "audit", None) or ctx.extras.get("audit")
-        if audit is None:
-            audit = AuditLog.for_wallet(ctx.sessions, ctx.wallet)
-            ctx.extras["audit"] = audit
+        audit = audit_for(ctx)
         resolver = ctx.resolver
 
         async def resolve_key(kid: str) -> KeyPair:
