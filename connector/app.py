@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from connector.config import Settings
 from connector.context import CREDENTIAL_SERVICE_PATH, ConnectorContext, build_context
 from connector.errors import ConnectorError
+from connector.http_errors import install_error_handlers
 from connector.logs import configure_logging
 from identity.dcp.credential_service import create_credential_service_router
 from identity.dcp.http import did_document_path
-from identity.errors import IdentityError
 
 log = logging.getLogger("pactum.connector.app")
 
@@ -36,26 +36,6 @@ PROCESS_ROUTER_MODULES = (
     "connector.management.transfers",
     "connector.management.agreements",
 )
-
-
-def problem_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem+json answer with the stable ``code``."""
-    body = {"type": f"urn:pactum:error:{code}", "title": code.replace("_", " "), "status": status,
-            "detail": detail, "code": code, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Map the package exceptions to problem+json so no handler leaks a traceback."""
-
-    @app.exception_handler(ConnectorError)
-    async def _connector_error(_request: Request, exc: ConnectorError) -> JSONResponse:
-        return problem_response(exc.status, exc.code, str(exc))
-
-    @app.exception_handler(IdentityError)
-    async def _identity_error(_request: Request, exc: IdentityError) -> JSONResponse:
-        status = int(getattr(exc, "status", 400) or 400)
-        return problem_response(status, str(getattr(exc, "code", "identity_error")), str(exc))
 
 
 def _health_route(app: FastAPI, ctx: ConnectorContext, surface: str) -> None:
@@ -149,6 +129,17 @@ def dataplane_hooks(ctx: ConnectorContext) -> dict[str, Any]:
     return result
 
 
+async def resume_processes(ctx: ConnectorContext) -> None:
+    """After a (re)start: take every automatic step that was decided but not yet taken."""
+    from connector import negotiation
+
+    await negotiation.resume_all(ctx)
+    if importlib.util.find_spec("connector.transfer") is not None:
+        from connector import transfer
+
+        await transfer.resume_all(ctx)
+
+
 def _server(app: FastAPI, hostport: str, settings: Settings) -> uvicorn.Server:
     host, _, port = hostport.rpartition(":")
     config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None, access_log=False,
@@ -185,6 +176,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
             log.info("connector %s serving: protocol %s, management %s, data %s, identity %s",
                      ctx.did, settings.listen.protocol, settings.listen.management, settings.listen.data,
                      settings.listen.identity)
+            await resume_processes(ctx)
             if ready is not None:
                 result = ready(ctx)
                 if result is not None:

@@ -112,8 +112,10 @@ def open_wallet(settings: Settings) -> Wallet:
 
 def build_context(settings: Settings) -> ConnectorContext:
     """Open the database (migrated), the wallet and the identity services; wire the adapters."""
+    from connector import negotiation
     from connector.outbox import Outbox
     from connector.policy_gate import PolicyGate
+    from connector.protocol.processing import ProcessLocks
     from connector.storage.db import open_database
     from connector.trust import DcpTrust
 
@@ -134,4 +136,6 @@ def build_context(settings: Settings) -> ConnectorContext:
     )
     ctx.trust = DcpTrust(ctx)
     ctx.outbox = Outbox(ctx)
+    ctx.extras["locks"] = ProcessLocks()
+    negotiation.register(ctx)
     return ctx

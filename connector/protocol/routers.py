@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from connector.protocol.catalog_routes import create_catalog_router
+from connector.protocol.negotiation_routes import create_negotiation_router
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -43,3 +44,4 @@ def install_protocol_routes(app: FastAPI, ctx: ConnectorContext) -> None:
         return JSONResponse(version_response(ctx))
 
     app.include_router(create_catalog_router(ctx))
+    app.include_router(create_negotiation_router(ctx))

@@ -1,0 +1,118 @@
+"""What negotiations and transfers share: idempotent inbound handling, per-process locks, party snapshots.
+
+WHY an inbound log: a DSP message delivered twice (the sender retried after losing our answer) must get
+the same answer and change nothing; the first answer is stored, keyed by a digest of caller, path and
+canonical body, in the same transaction as the state change it caused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import rfc8785
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connector.protocol.errors import MessageInvalid
+from connector.storage.tables_protocol import InboundRow
+from connector.trust import Party
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_pid() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def iso(value: datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_callback(address: Any, what: str = "callbackAddress") -> str:
+    """An absolute http(s) URL, else MessageInvalid (a message may not point us anywhere else)."""
+    if not isinstance(address, str):
+        raise MessageInvalid(f"{what} must be a string URL", code="callback_invalid")
+    parts = urlsplit(address)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.username or parts.password:
+        raise MessageInvalid(f"{what} {address[:200]!r} is not an absolute http(s) URL", code="callback_invalid")
+    return address.rstrip("/")
+
+
+def party_to_json(party: Party) -> str:
+    return json.dumps({"did": party.did, "credentials": list(party.credentials), "facts": party.facts})
+
+
+def party_from_json(text: str | None, did: str) -> Party:
+    if not text:
+        return Party(did)
+    data = json.loads(text)
+    return Party(data.get("did", did), tuple(data.get("credentials", [])), dict(data.get("facts", {})))
+
+
+def message_digest(caller: str, path: str, message: dict[str, Any]) -> str:
+    canonical = rfc8785.dumps({"caller": caller, "path": path, "message": message})
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an inbound handler decided: HTTP status and JSON body (None for an empty 200)."""
+
+    status: int
+    body: dict[str, Any] | None
+    process_id: str | None = None
+
+
+class ProcessLocks:
+    """One lock per process id, so two messages for the same process never interleave in this connector."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def __call__(self, key: str) -> threading.Lock:
+        with self._guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                if len(self._locks) > 10_000:
+                    self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+                lock = self._locks[key] = threading.Lock()
+            return lock
+
+
+def handle_once(sessions: sessionmaker[Session], digest: str,
+                handler: Callable[[Session], Answer]) -> tuple[Answer, bool]:
+    """Run ``handler`` in one transaction unless this exact message was answered before.
+
+    Returns the answer and whether it is new (False: a repeat, nothing changed).
+    """
+    with sessions() as session:
+        seen = session.get(InboundRow, digest)
+        if seen is not None:
+            body = json.loads(seen.response) if seen.response else None
+            return Answer(seen.status, body, seen.process_id), False
+    try:
+        with sessions.begin() as session:
+            answer = handler(session)
+            session.add(InboundRow(digest=digest, process_id=answer.process_id, status=answer.status,
+                                   response=json.dumps(answer.body) if answer.body is not None else "",
+                                   received_at=utcnow()))
+    except IntegrityError:  # the same message raced in twice: the other copy won, answer as it did
+        with sessions() as session:
+            seen = session.get(InboundRow, digest)
+            if seen is None:
+                raise
+            body = json.loads(seen.response) if seen.response else None
+            return Answer(seen.status, body, seen.process_id), False
+    return answer, True
