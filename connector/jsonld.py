@@ -125,7 +125,7 @@ def expand(document: Any, *, default_vocab: str | None = EDC) -> list[dict[str, 
     except ConnectorError:
         raise
     except jsonld.JsonLdError as exc:
-        raise JsonLdError(f"invalid JSON-LD: {_pyld_message(exc)}") from exc
+        raise _ours(exc) or JsonLdError(f"invalid JSON-LD: {_pyld_message(exc)}") from exc
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise JsonLdError(f"invalid JSON-LD: {exc}") from exc
     return result
@@ -147,20 +147,36 @@ def compact(document: Any, context: Any = None) -> dict[str, Any]:
     except ConnectorError:
         raise
     except jsonld.JsonLdError as exc:
-        raise JsonLdError(f"cannot compact JSON-LD: {_pyld_message(exc)}") from exc
+        raise _ours(exc) or JsonLdError(f"cannot compact JSON-LD: {_pyld_message(exc)}") from exc
     return result
 
 
-def _pyld_message(exc: Exception) -> str:
-    """pyld nests the real reason in ``cause``; surface the innermost readable message."""
-    seen = 0
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The chain below a pyld error (pyld keeps it in ``cause``, ``details['cause']`` or ``__cause__``)."""
+    chain: list[BaseException] = []
     current: Any = exc
-    while getattr(current, "cause", None) is not None and seen < 10:
-        if isinstance(current.cause, ConnectorError):
-            return str(current.cause)
-        current = current.cause
-        seen += 1
-    text = str(current)
+    for _ in range(10):
+        details = getattr(current, "details", None)
+        nxt = (getattr(current, "cause", None) or (details.get("cause") if isinstance(details, dict) else None)
+               or current.__cause__ or current.__context__)
+        if not isinstance(nxt, BaseException) or nxt in chain:
+            break
+        chain.append(nxt)
+        current = nxt
+    return chain
+
+
+def _ours(exc: BaseException) -> ConnectorError | None:
+    """Our own error (e.g. an unpinned context) that pyld wrapped."""
+    return next((c for c in _causes(exc) if isinstance(c, ConnectorError)), None)
+
+
+def _pyld_message(exc: BaseException) -> str:
+    """pyld nests the real reason; surface the innermost readable message."""
+    chain = _causes(exc)
+    current = chain[-1] if chain else exc
+    args = getattr(current, "args", ())
+    text = args[0] if args and isinstance(args[0], str) else str(current)
     return text.splitlines()[0] if text else current.__class__.__name__
 
 

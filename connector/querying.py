@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, String, and_, cast
+from sqlalchemy.orm import QueryableAttribute
 
 from connector import jsonld
 from connector.errors import ConnectorError
@@ -136,7 +137,8 @@ def query_spec_from_json(body: Mapping[str, Any] | None) -> QuerySpec:
 
 # ---- SQL ---------------------------------------------------------------------------------------------------
 
-FieldResolver = Callable[[str], "ColumnElement[Any] | Callable[[Criterion], ColumnElement[bool]] | None"]
+SqlColumn = ColumnElement[Any] | QueryableAttribute[Any]
+FieldResolver = Callable[[str], "SqlColumn | Callable[[Criterion], ColumnElement[bool]] | None"]
 
 
 def field_key(name: str) -> str:
@@ -150,7 +152,7 @@ def field_key(name: str) -> str:
     return iri[len(jsonld.EDC):] if iri.startswith(jsonld.EDC) else iri
 
 
-def condition(column: ColumnElement[Any], criterion: Criterion) -> ColumnElement[bool]:
+def condition(column: SqlColumn, criterion: Criterion) -> ColumnElement[bool]:
     """``column <op> right`` as a SQL expression (pure translation, no I/O)."""
     op, right = criterion.operator, criterion.right
     if op == "in":
@@ -189,13 +191,13 @@ def apply_filters(stmt: Select[Any], criteria: Sequence[Criterion], resolve: Fie
         target = resolve(field_key(criterion.left))
         if target is None:
             raise QueryError(f"cannot filter on {criterion.left!r}: unknown field", code="query_field_unknown")
-        conditions.append(target(criterion) if callable(target) and not isinstance(target, ColumnElement)
-                          else condition(target, criterion))
+        conditions.append(condition(target, criterion) if isinstance(target, ColumnElement | QueryableAttribute)
+                          else target(criterion))
     return stmt.where(and_(*conditions)) if conditions else stmt
 
 
-def apply_query(stmt: Select[Any], spec: QuerySpec, columns: Mapping[str, ColumnElement[Any]], *,
-                default_sort: ColumnElement[Any], resolve: FieldResolver | None = None) -> Select[Any]:
+def apply_query(stmt: Select[Any], spec: QuerySpec, columns: Mapping[str, SqlColumn], *,
+                default_sort: SqlColumn, resolve: FieldResolver | None = None) -> Select[Any]:
     """Filter, sort and page ``stmt`` by ``spec``; ``columns`` maps field keys (see ``field_key``) to columns.
 
     ``resolve`` handles fields that are not plain columns (e.g. an asset's free-form properties). Sorting is

@@ -1,0 +1,259 @@
+"""Provider-side DCAT catalog: what one verified caller may see, as DSP 2025-1 compact JSON-LD.
+
+For every contract definition whose ACCESS policy permits the caller (``use``, with the caller's verified
+credentials and claims, and the asset's facts), the assets its ``assetsSelector`` picks become
+``Dataset``s whose ``hasPolicy`` carries the CONTRACT policy as an ``Offer``. The offer ``@id`` encodes the
+contract definition, the asset and the contract policy's canonical hash, so a later contract request can be
+traced back (``find_offer``) and an offer made before the policy changed is recognised as stale.
+An unknown caller (``party is None``) sees an empty catalog.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from connector import jsonld
+from connector.assets import Asset, AssetStore
+from connector.errors import NotFoundError
+from connector.offers import ContractDefinition, ContractDefinitionStore, PolicyDefinition, PolicyDefinitionStore
+from connector.querying import Criterion, QueryError, criteria_from_nodes
+from policies import Policy, Request, StateOfWorld, evaluate, parse_policy
+from policies.errors import PolicyError
+
+log = logging.getLogger("pactum.connector.catalog")
+
+DSP_CONTEXT = jsonld.DSP_CONTEXT_URL
+DATA_SERVICE_FRAGMENT = "#dataservice"
+DISTRIBUTION_FORMATS = ("HttpData-PULL", "HttpData-PUSH")
+MAX_LIMIT = 1000
+
+
+class CatalogParty(Protocol):
+    """E's verified party: DID, verified credentials (plain VC JSON) and claims lifted from them."""
+
+    @property
+    def did(self) -> str: ...
+
+    @property
+    def credentials(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def facts(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class VisibleDataset:
+    asset: Asset
+    offers: tuple[tuple[ContractDefinition, PolicyDefinition], ...]
+
+
+# ---- offer ids -----------------------------------------------------------------------------------------
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+
+
+def offer_id(definition_id: str, asset_id: str, policy_hash: str) -> str:
+    """``<b64url(contract definition id)>:<b64url(asset id)>:<first 32 hex of the policy hash>``."""
+    return f"{_b64(definition_id)}:{_b64(asset_id)}:{policy_hash[:32]}"
+
+
+def parse_offer_id(value: str) -> tuple[str, str, str] | None:
+    """(contract definition id, asset id, hash prefix), or None when ``value`` is not one of our offer ids."""
+    parts = value.split(":")
+    if len(parts) != 3 or len(parts[2]) != 32:
+        return None
+    try:
+        return _unb64(parts[0]), _unb64(parts[1]), parts[2]
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+# ---- pieces of the catalog -----------------------------------------------------------------------------
+
+def data_service_id(ctx: Any) -> str:
+    return f"{ctx.did}{DATA_SERVICE_FRAGMENT}"
+
+
+def data_service(ctx: Any) -> dict[str, Any]:
+    """This connector's DSP endpoint as a ``DataService``."""
+    return {"@id": data_service_id(ctx), "@type": "DataService", "endpointURL": ctx.settings.protocol_url}
+
+
+def offer_json(ctx: Any, definition: ContractDefinition, asset: Asset, contract: PolicyDefinition, *,
+               with_target: bool = False) -> dict[str, Any]:
+    """The contract policy as the ``Offer`` for ``asset`` (catalog form: no ``target``; message form: with it)."""
+    body = {k: v for k, v in contract.policy.items() if k not in ("@context", "target", "assigner", "assignee")}
+    body["@id"] = offer_id(definition.id, asset.id, contract.policy_hash)
+    body["@type"] = "Offer"
+    body["assigner"] = ctx.did
+    if with_target:
+        body["target"] = asset.id
+    return body
+
+
+def dataset_json(ctx: Any, visible: VisibleDataset) -> dict[str, Any]:
+    """One ``Dataset``: the asset's public properties (full IRIs), its offers and its distributions."""
+    asset = visible.asset
+    out: dict[str, Any] = {"@id": asset.id, "@type": "Dataset"}
+    for iri, value in asset.properties.items():
+        out[iri] = value
+    out["hasPolicy"] = [offer_json(ctx, cd, asset, contract) for cd, contract in visible.offers]
+    out["distribution"] = [{"@type": "Distribution", "format": fmt, "accessService": data_service_id(ctx)}
+                           for fmt in DISTRIBUTION_FORMATS]
+    return out
+
+
+def criteria_from_filter(raw: Any) -> tuple[Criterion, ...]:
+    """The DSP ``filter`` (implementation-specific): a list of EDC criteria, or a QuerySpec with filterExpression."""
+    if raw is None or raw == [] or raw == {}:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    nodes: list[Any] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise QueryError("each catalog filter entry must be a criterion object "
+                             "({operandLeft, operator, operandRight})", code="catalog_filter_invalid")
+        node = jsonld.expand_one(dict(item), what="catalog filter")
+        expressions = jsonld.values(node, jsonld.EDC + "filterExpression")
+        nodes.extend(expressions if expressions else [node])
+    return criteria_from_nodes(nodes)
+
+
+# ---- policy decisions ----------------------------------------------------------------------------------
+
+def _now(ctx: Any) -> datetime:
+    gate = getattr(ctx, "policy_gate", None)
+    if gate is not None and hasattr(gate, "now"):
+        now = gate.now()
+        if isinstance(now, datetime):
+            return now
+    return datetime.now(UTC)
+
+
+def access_permits(ctx: Any, policy: Policy, party: CatalogParty, asset: Asset, now: datetime | None = None) -> bool:
+    """Does ``policy`` let ``party`` use ``asset`` now? A policy error counts as "no" (and is logged)."""
+    request = Request(action="use", target=asset.id, assignee=party.did, assigner=ctx.did)
+    try:
+        state = StateOfWorld(now=now or _now(ctx), facts=dict(party.facts or {}),
+                             credentials=tuple(party.credentials or ()), asset=asset.policy_facts())
+        return evaluate(policy, request, state).decision == "permit"
+    except PolicyError as exc:
+        log.warning("access policy %s could not be evaluated for %s on %s: %s", policy.uid, party.did, asset.id, exc)
+        return False
+
+
+def visible_datasets(ctx: Any, party: CatalogParty | None,
+                     criteria: Sequence[Criterion] = ()) -> list[VisibleDataset]:
+    """Every dataset ``party`` may see (ordered by asset id), with the offers that make it visible."""
+    if party is None:
+        return []
+    assets = AssetStore(ctx.sessions, ctx.settings)
+    policies = PolicyDefinitionStore(ctx.sessions)
+    definitions = ContractDefinitionStore(ctx.sessions).all()
+    now = _now(ctx)
+    policy_cache: dict[str, PolicyDefinition | None] = {}
+    decisions: dict[tuple[str, str], bool] = {}
+
+    def policy(pid: str) -> PolicyDefinition | None:
+        if pid not in policy_cache:
+            policy_cache[pid] = policies.find(pid)
+        return policy_cache[pid]
+
+    found: dict[str, tuple[Asset, list[tuple[ContractDefinition, PolicyDefinition]]]] = {}
+    for definition in definitions:
+        access, contract = policy(definition.access_policy_id), policy(definition.contract_policy_id)
+        if access is None or contract is None:
+            log.warning("contract definition %s refers to a missing policy definition; skipped", definition.id)
+            continue
+        access_policy = access.parsed()
+        for asset in assets.matching(tuple(definition.assets_selector) + tuple(criteria)):
+            key = (access.policy_hash, asset.id)
+            if key not in decisions:
+                decisions[key] = access_permits(ctx, access_policy, party, asset, now)
+            if decisions[key]:
+                found.setdefault(asset.id, (asset, []))[1].append((definition, contract))
+    return [VisibleDataset(asset, tuple(offers)) for _, (asset, offers) in sorted(found.items())]
+
+
+# ---- the public API ------------------------------------------------------------------------------------
+
+def build_catalog(ctx: Any, party: CatalogParty | None, filter: Any = None, offset: int = 0,
+                  limit: int = 50) -> tuple[dict[str, Any], int]:
+    """The DSP ``Catalog`` page for ``party`` and the total number of datasets it may see.
+
+    ``filter`` is the DSP message's ``filter`` (EDC criteria over asset fields) or already-parsed criteria.
+    """
+    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"offset must be >= 0 and limit from 1 to {MAX_LIMIT}", code="catalog_paging_invalid")
+    criteria = tuple(filter) if isinstance(filter, tuple) and all(isinstance(c, Criterion) for c in filter) \
+        else criteria_from_filter(filter)
+    visible = visible_datasets(ctx, party, criteria)
+    page = visible[offset:offset + limit]
+    catalog: dict[str, Any] = {
+        "@context": [DSP_CONTEXT],
+        "@id": f"{ctx.did}#catalog",
+        "@type": "Catalog",
+        "participantId": ctx.did,
+        "service": [data_service(ctx)],
+    }
+    if page:
+        catalog["dataset"] = [dataset_json(ctx, v) for v in page]
+    return catalog, len(visible)
+
+
+def get_dataset(ctx: Any, party: CatalogParty | None, dataset_id: str) -> dict[str, Any]:
+    """One ``Dataset`` (with ``@context``) if ``party`` may see it; NotFoundError (404) otherwise.
+
+    WHY 404 and not 403 for a dataset the caller may not see: its existence is itself not disclosed.
+    """
+    if party is not None:
+        assets = AssetStore(ctx.sessions, ctx.settings)
+        if assets.find(dataset_id) is not None:
+            id_criterion = Criterion("id", "=", dataset_id)
+            for visible in visible_datasets(ctx, party, (id_criterion,)):
+                if visible.asset.id == dataset_id:
+                    return {"@context": [DSP_CONTEXT], **dataset_json(ctx, visible)}
+    raise NotFoundError(f"no dataset {dataset_id!r} for this caller", code="dataset_not_found")
+
+
+def find_offer(ctx: Any, party: CatalogParty | None,
+               offer: str) -> tuple[ContractDefinition, Asset, Policy] | None:
+    """Trace an offer id back to (contract definition, asset, offered Policy) if ``party`` may still take it.
+
+    The Policy is the offer in DSP message form: ``@id`` = the offer id, ``assigner`` = our DID and
+    ``target`` = the asset id, so a consumer's ContractRequestMessage can be compared with it as it is.
+    None when the id is not ours, anything it names is gone, the contract policy changed since the offer
+    was made, the asset no longer matches the selector, or the access policy does not permit ``party``.
+    """
+    if party is None:
+        return None
+    parsed = parse_offer_id(offer)
+    if parsed is None:
+        return None
+    definition_id, asset_id, hash_prefix = parsed
+    definition = ContractDefinitionStore(ctx.sessions).find(definition_id)
+    if definition is None:
+        return None
+    assets = AssetStore(ctx.sessions, ctx.settings)
+    asset = assets.find(asset_id)
+    if asset is None or not assets.matches(asset_id, definition.assets_selector):
+        return None
+    policies = PolicyDefinitionStore(ctx.sessions)
+    access, contract = policies.find(definition.access_policy_id), policies.find(definition.contract_policy_id)
+    if access is None or contract is None or not contract.policy_hash.startswith(hash_prefix):
+        return None
+    if not access_permits(ctx, access.parsed(), party, asset):
+        return None
+    document = {"@context": [DSP_CONTEXT], **offer_json(ctx, definition, asset, contract, with_target=True)}
+    return definition, asset, parse_policy(document, format="json-ld")

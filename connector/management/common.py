@@ -1,0 +1,216 @@
+"""Shared pieces of the management API: API-key auth, bounded JSON(-LD) bodies, QuerySpec, IdResponse, output.
+
+Every management router (assets, policy and contract definitions, catalog requests, negotiations,
+transfers, agreements, EDRs) uses these so auth, limits, error shapes and JSON-LD handling are identical.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from connector import jsonld
+from connector.config import Settings, management_api_key
+from connector.errors import ConnectorError
+from connector.http_errors import BodyTooLarge, problem, problem_response
+from connector.querying import (
+    Criterion,
+    QueryError,
+    QuerySpec,
+    apply_filters,
+    apply_query,
+    field_key,
+    query_spec_from_json,
+    query_spec_from_node,
+)
+
+__all__ = [
+    "API_KEY_HEADER", "BodyTooLarge", "Criterion", "ManagementContext", "QueryError", "QuerySpec",
+    "Unauthorized", "apply_filters", "apply_query", "compacted", "field_key", "id_response", "json_response",
+    "problem", "problem_response", "query_spec_from_json", "query_spec_from_node", "read_json_body",
+    "read_jsonld_body", "read_query_spec", "require_api_key",
+]
+
+API_KEY_HEADER = "X-Api-Key"
+JSON_TYPES = ("application/json", "application/ld+json")
+
+
+class ManagementContext(Protocol):
+    """What the management routers need from E's ``ConnectorContext``."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def did(self) -> str: ...
+
+
+class Unauthorized(ConnectorError):
+    code = "unauthorized"
+    status = 401
+
+
+class UnsupportedMediaType(ConnectorError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class BodyInvalid(ConnectorError):
+    code = "body_invalid"
+    status = 400
+
+
+# ---- auth ------------------------------------------------------------------------------------------------
+
+def presented_key(request: Request) -> str | None:
+    """The key from ``X-Api-Key`` (any case) or ``Authorization: Bearer``."""
+    key = request.headers.get(API_KEY_HEADER)
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def require_api_key(settings: Settings) -> Callable[[Request], Awaitable[None]]:
+    """A FastAPI dependency accepting only the configured management key (constant-time comparison).
+
+    Fails closed: with no key configured every call is refused, so a forgotten setting never opens the API.
+    """
+    expected = management_api_key(settings)
+    expected_bytes = expected.encode("utf-8") if expected else None
+
+    async def check(request: Request) -> None:
+        if expected_bytes is None:
+            raise Unauthorized("the management API has no key configured (set management.api_key_env or "
+                               "management.api_key); every request is refused", code="api_key_not_configured")
+        given = presented_key(request)
+        if given is None:
+            raise Unauthorized(f"missing API key: send it as '{API_KEY_HEADER}: <key>' or "
+                               f"'Authorization: Bearer <key>'", code="api_key_missing")
+        if not hmac.compare_digest(given.encode("utf-8"), expected_bytes):
+            raise Unauthorized("the API key is not valid", code="api_key_invalid")
+
+    return check
+
+
+# ---- bodies ----------------------------------------------------------------------------------------------
+
+def json_depth(value: Any, limit: int) -> int:
+    """Nesting depth of ``value``; stops early (raising) once ``limit`` is passed."""
+    depth = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            if level > limit:
+                raise BodyInvalid(f"the JSON body is nested deeper than {limit} levels", code="json_too_deep")
+            depth = max(depth, level)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return depth
+
+
+async def read_body_bytes(request: Request, settings: Settings) -> bytes:
+    """The raw body, refused (413) as soon as it passes ``limits.max_body_bytes``."""
+    limit = settings.limits.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_json_body(request: Request, settings: Settings, *, required: bool = True) -> Any:
+    """A JSON body within the size and depth limits; ``None`` for an empty optional body."""
+    kind = media_type(request)
+    if kind and kind not in JSON_TYPES and not kind.endswith("+json"):
+        raise UnsupportedMediaType(f"expected application/json or application/ld+json, got {kind}")
+    raw = await read_body_bytes(request, settings)
+    if not raw.strip():
+        if required:
+            raise BodyInvalid("a JSON body is required", code="body_missing")
+        return None
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BodyInvalid(f"the body is not valid JSON: {exc}", code="json_invalid") from exc
+    json_depth(data, settings.limits.max_json_depth)
+    return data
+
+
+async def read_jsonld_body(request: Request, settings: Settings, *, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body as given and as one expanded JSON-LD node (bare terms in the EDC namespace)."""
+    data = await read_json_body(request, settings)
+    if not isinstance(data, dict):
+        raise BodyInvalid(f"the body must be one JSON object (a {what})")
+    return data, jsonld.expand_one(data, what=what)
+
+
+async def read_query_spec(request: Request, settings: Settings) -> QuerySpec:
+    """An optional QuerySpec body (EDC's ``POST .../request``); no body means the first page, unfiltered."""
+    data = await read_json_body(request, settings, required=False)
+    if data is None:
+        return QuerySpec()
+    if not isinstance(data, dict):
+        raise BodyInvalid("the body must be a QuerySpec object")
+    return query_spec_from_json(data)
+
+
+# ---- output ----------------------------------------------------------------------------------------------
+
+def id_response(resource_id: str, created_at: int) -> dict[str, Any]:
+    """EDC's ``IdResponse`` for a creation (``createdAt`` in epoch milliseconds)."""
+    return {"@context": dict(jsonld.EDC_CONTEXT), "@type": "IdResponse", "@id": resource_id,
+            "createdAt": created_at}
+
+
+def _with_lists(node: dict[str, Any], lists: Sequence[str]) -> dict[str, Any]:
+    """Compaction turns one-element arrays into single values; keep the named keys arrays, as EDC clients expect."""
+    for key in lists:
+        if key in node and not isinstance(node[key], list):
+            node[key] = [node[key]]
+    return node
+
+
+def compacted(documents: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, lists: Sequence[str] = ()) -> Any:
+    """One document or a list, compacted with the EDC context; each item carries its own ``@context``.
+
+    ``lists`` names top-level keys that stay arrays even with one element (e.g. ``assetsSelector``).
+    """
+    if isinstance(documents, Mapping):
+        return _with_lists(jsonld.compact(dict(documents)), lists)
+    items = list(documents)
+    if not items:
+        return []
+    graph = jsonld.compact({"@graph": items})
+    nodes = graph.get("@graph")
+    if nodes is None:  # a single node is not wrapped in @graph
+        nodes = [{k: v for k, v in graph.items() if k != "@context"}]
+    context = graph.get("@context", jsonld.EDC_CONTEXT)
+    return [_with_lists({"@context": context, **node}, lists) for node in nodes]
+
+
+def json_response(content: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status)
