@@ -177,3 +177,44 @@ def test_bad_kind_is_refused(log: AuditLog) -> None:
 
     with pytest.raises(AuditError):
         log.record("")
+
+
+def test_cli_verify_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from connector.audit_cli import audit_app
+    from identity.keystore import Keystore
+
+    key = generate_key("EdDSA")
+    store = Keystore.create(tmp_path / "keystore.json", "pw", scrypt_params={"n": 2**10, "r": 8, "p": 1})
+    store.add(key, "key-1")
+    store.save()
+    config = tmp_path / "connector.toml"
+    config.write_text('[participant]\nname = "p"\ndid = "did:web:p.example"\n[storage]\nurl = "sqlite:///audit.db"\n'
+                      '[keystore]\npath = "keystore.json"\npassphrase = "pw"\n')
+    _engine, sessions = open_database(f"sqlite:///{tmp_path / 'audit.db'}")
+    log = AuditLog(sessions, signer=key, kid="did:web:p.example#key-1", did="did:web:p.example", checkpoint_every=2)
+    _fill(log, 4)
+    runner = CliRunner()
+    ok = runner.invoke(audit_app, ["verify", "--config", str(config)])
+    assert ok.exit_code == 0, ok.output
+    assert "audit trail OK: 4 entries, 2 signed checkpoints" in ok.output
+    out = tmp_path / "audit.jsonl"
+    exported = runner.invoke(audit_app, ["export", "--config", str(config), "--output", str(out)])
+    assert exported.exit_code == 0
+    assert [json.loads(line)["record"] for line in out.read_text().splitlines()] == ["entry"] * 4 + ["checkpoint"] * 2
+    with sessions.begin() as s:
+        s.execute(delete(AuditEntryRow).where(AuditEntryRow.seq == 2))
+    bad = runner.invoke(audit_app, ["verify", "--config", str(config), "--json"])
+    assert bad.exit_code == 1
+    assert json.loads(bad.output)["ok"] is False
+    # another connector's keys do not verify these checkpoints
+    other = generate_key("EdDSA")
+    store2 = Keystore.create(tmp_path / "k2" / "keystore.json", "pw", scrypt_params={"n": 2**10, "r": 8, "p": 1})
+    store2.add(other, "key-1")
+    store2.save()
+    config.write_text(config.read_text().replace('path = "keystore.json"', 'path = "k2/keystore.json"'))
+    with sessions.begin() as s:
+        s.execute(delete(AuditEntryRow))
+    _fill(log, 2)
+    assert "signature does not verify" in runner.invoke(audit_app, ["verify", "--config", str(config)]).output
