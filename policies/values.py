@@ -330,7 +330,7 @@ def make_fast_check(op: str, rights: tuple[Any, ...], *, is_list: bool, rank: di
         if compare is not None and isinstance(right, Decimal):
             def num_cmp(v: Any) -> Any:
                 t = type(v)
-                if t is int or t is Decimal or t is float:
+                if t is int or t is Decimal:  # floats go the general way (compared by their decimal text)
                     return compare(v, right)
                 return NotImplemented
 
