@@ -17,6 +17,7 @@ class EncodingError(IdentityError):
     code = "malformed_encoding"
 
 
+_URLSAFE_TO_STD = str.maketrans("-_", "+/")
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
 
@@ -62,8 +63,12 @@ def b64url_decode(text: str) -> bytes:
     """Lenient on padding, strict on alphabet: JOSE segments never carry '+' or '/'."""
     if not isinstance(text, str):
         raise EncodingError("base64url value must be a string")
+    if "+" in text or "/" in text:
+        raise EncodingError("invalid base64url: '+' or '/' found (standard base64 alphabet)")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        padded = text.rstrip("=")
+        padded = padded.translate(_URLSAFE_TO_STD) + "=" * (-len(padded) % 4)
+        return binascii.a2b_base64(padded, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise EncodingError(f"invalid base64url: {exc}") from None
 

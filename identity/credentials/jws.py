@@ -54,7 +54,7 @@ def load_json_bounded(raw: bytes | str, *, max_bytes: int = MAX_JWT_BYTES, max_d
     if len(raw) > max_bytes:
         raise CredentialTooLarge(f"JSON of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     except RecursionError:
         raise CredentialTooDeep("JSON nesting is too deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
