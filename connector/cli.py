@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from connector.audit_cli import audit_app
 from connector.config import load_settings
 from connector.demo import demo_command
 from connector.errors import ConnectorError
@@ -46,6 +47,7 @@ connector_app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with connector configuration files.", no_args_is_help=True)
 connector_app.add_typer(config_app, name="config")
+connector_app.add_typer(audit_app, name="audit")
 app.add_typer(policies_app, name="policies", help="Parse, lint, evaluate and explain ODRL policies.")
 app.add_typer(identity_app, name="identity", help="Keys, DIDs, wallet and verifiable credentials.")
 app.add_typer(authority_app, name="authority", help="Run the data space authority (issuer and directory).")

@@ -21,7 +21,7 @@ def pactum(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 @pytest.mark.parametrize("path", [[], ["policies"], ["identity"], ["authority"], ["connector"],
-                                  ["connector", "config"], ["demo"]])
+                                  ["connector", "config"], ["connector", "audit"], ["demo"]])
 def test_help_at_every_level(path: list[str]) -> None:
     result = pactum(*path, "--help")
     assert result.returncode == 0, result.stderr
