@@ -42,8 +42,7 @@ class ApiError(DemoError):
     @property
     def missing(self) -> bool:
         """True when the endpoint itself does not exist in this build (the framework's bare 404/405)."""
-        return self.http_status in (404, 405) and "code" not in self.problem and \
-            self.problem.get("detail") in ("Not Found", "Method Not Allowed")
+        return self.http_status in (404, 405) and self.problem.get("detail") in ("Not Found", "Method Not Allowed")
 
 
 def _decode(response: httpx.Response) -> Any:

@@ -9,10 +9,12 @@ and the demo fails - nothing is ever assumed to have worked.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,11 +25,12 @@ from connector.demo.clients import (
     ApiError,
     AuthorityClient,
     ManagementClient,
+    pactum_cli,
     start_cli,
 )
 from connector.demo.errors import DemoError
 from connector.demo.narrate import Narrator
-from connector.demo.space import REPO_ROOT, DataSpace
+from connector.demo.space import REPO_ROOT, Company, DataSpace
 
 LIBRARY = REPO_ROOT / "policies" / "library"
 
@@ -116,6 +119,8 @@ class SupplyChainStory:
     def run(self) -> None:
         chapters: list[Callable[[], None]] = [
             self.authority_opens, self.companies_join, self.supplier_publishes, self.manufacturer_browses,
+            self.negotiations, self.transfers_and_use, self.count_spent, self.forged_credential,
+            self.membership_revoked, self.delete_duty, self.audit_trails,
         ]
         try:
             for chapter in chapters:
@@ -276,6 +281,343 @@ class SupplyChainStory:
             except DemoError as exc:
                 actual, reason = "failed", str(exc)
             self.n.expect(f"{key} sees the supplier's catalog", ", ".join(sorted(expected)), actual, reason)
+
+    # -- helpers for negotiation, transfer and data -------------------------------------------------------------
+    def _attempt(self, step: str, expected: str, action: Callable[[], tuple[str, str]],
+                 needs: list[Any] | None = None, needs_what: str = "") -> str:
+        """Run one step: ``action`` returns (actual, reason); a missing prerequisite or endpoint is "not possible"."""
+        if needs is not None and not all(needs):
+            self.n.not_possible(step, expected, f"needs {needs_what}, which an earlier step did not produce")
+            return "not possible"
+        try:
+            actual, reason = action()
+        except ApiError as exc:
+            actual, reason = ("not possible" if exc.missing else f"error {exc.http_status}"), _why(exc)
+        except DemoError as exc:
+            actual, reason = "error", str(exc)
+        self.n.expect(step, expected, actual, reason)
+        return actual
+
+    def _offer(self, seen_by: str, asset_id: str) -> dict[str, Any] | None:
+        dataset = self.mem.catalogs.get(seen_by, {}).get(asset_id)
+        if not dataset:
+            return None
+        policies = dataset.get("hasPolicy") or dataset.get("odrl:hasPolicy") or []
+        policies = policies if isinstance(policies, list) else [policies]
+        return dict(policies[0]) if policies else None
+
+    def _negotiate(self, consumer: str, asset_id: str, *, offer_seen_by: str | None = None,
+                   facts: dict[str, Any] | None = None) -> tuple[str, str]:
+        """Start a negotiation through the consumer's management API and wait for its final state."""
+        supplier = self.space.company("supplier")
+        offer = self._offer(offer_seen_by or consumer, asset_id)
+        if offer is None:
+            raise DemoError(f"{asset_id} is not in the catalog {offer_seen_by or consumer} received")
+        offer.setdefault("assigner", supplier.did)
+        offer.setdefault("target", asset_id)
+        body: dict[str, Any] = {"@context": EDC_CONTEXT, "@type": "ContractRequest",
+                                "counterPartyAddress": supplier.protocol_url, "counterPartyId": supplier.did,
+                                "protocol": DSP_PROTOCOL, "policy": offer}
+        if facts:
+            body["facts"] = facts
+        client = self.mgmt[consumer]
+        started = client.v3("POST", "/contractnegotiations", body)
+        negotiation_id = str(started["@id"])
+
+        def final() -> dict[str, Any] | None:
+            current = client.v3("GET", f"/contractnegotiations/{negotiation_id}")
+            return current if current.get("state") in ("FINALIZED", "TERMINATED") else None
+
+        result = wait_for(final, timeout=20)
+        if not result:
+            state = client.v3("GET", f"/contractnegotiations/{negotiation_id}").get("state")
+            return f"stuck in {state}", f"negotiation {negotiation_id} did not finish in 20 s"
+        if result["state"] == "FINALIZED":
+            agreement = str(result.get("contractAgreementId"))
+            self.mem.agreements[(consumer, asset_id)] = agreement
+            return "FINALIZED", f"agreement {agreement}"
+        return "TERMINATED", str(result.get("errorDetail") or result.get("errorCode") or "no reason given")
+
+    def _transfer(self, consumer: str, asset_id: str, *, purpose: str | None = None) -> tuple[str, str]:
+        """Start an HttpData-PULL transfer for the agreement on ``asset_id`` and wait until it starts or ends."""
+        supplier = self.space.company("supplier")
+        agreement = self.mem.agreements[(consumer, asset_id)]
+        body: dict[str, Any] = {"@context": EDC_CONTEXT, "@type": "TransferRequest",
+                                "counterPartyAddress": supplier.protocol_url, "counterPartyId": supplier.did,
+                                "contractId": agreement, "transferType": "HttpData-PULL", "protocol": DSP_PROTOCOL}
+        if purpose:
+            body["purpose"] = purpose
+        client = self.mgmt[consumer]
+        started = client.v3("POST", "/transferprocesses", body)
+        transfer_id = str(started["@id"])
+
+        def settled() -> dict[str, Any] | None:
+            current = client.v3("GET", f"/transferprocesses/{transfer_id}")
+            return current if current.get("state") in ("STARTED", "TERMINATED", "COMPLETED", "SUSPENDED") else None
+
+        result = wait_for(settled, timeout=20)
+        if not result:
+            return "stuck", f"transfer {transfer_id} did not start in 20 s"
+        if result["state"] == "STARTED":
+            self.mem.transfers[(consumer, asset_id)] = transfer_id
+            return "STARTED", f"transfer {transfer_id}"
+        return str(result["state"]), str(result.get("errorDetail") or result.get("errorCode") or "no reason given")
+
+    def _pull(self, consumer: str, asset_id: str) -> tuple[int, bytes, str]:
+        """Fetch the data through the EDR: (HTTP status, body, reason from a refusal)."""
+        transfer_id = self.mem.transfers[(consumer, asset_id)]
+        address = self.mgmt[consumer].v3("GET", f"/edrs/{transfer_id}/dataaddress")
+        endpoint, token = address.get("endpoint"), address.get("authorization")
+        if not endpoint or not token:
+            raise DemoError(f"the EDR of transfer {transfer_id} has no endpoint or token")
+        try:
+            answer = httpx.get(endpoint, headers={"Authorization": token}, timeout=30)
+        except httpx.HTTPError as exc:
+            raise DemoError(f"GET {endpoint} failed: {exc}") from exc
+        reason = ""
+        if not answer.is_success:
+            try:
+                problem = answer.json()
+                reason = _why(ApiError("GET", endpoint, answer.status_code, problem))
+            except ValueError:
+                reason = answer.text[:300]
+        return answer.status_code, answer.content, reason
+
+    def _source(self, relative: str) -> bytes:
+        path = self.space.workdir / "data" / "supplier" / relative
+        if not path.exists():  # the compose launcher keeps the generated data in the shared volume
+            matches = list(self.space.workdir.glob(f"volumes/*/supplier/{relative}"))
+            path = matches[0] if matches else path
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise DemoError(f"cannot read the supplier's source file {path}: {exc.strerror or exc}") from exc
+
+    # -- chapter 5 -----------------------------------------------------------------------------------------
+    def negotiations(self) -> None:
+        self.n.chapter("5. Negotiations: agreements and refusals",
+                       "Each consumer asks for an offer from the catalog it received; the supplier evaluates the "
+                       "contract policy against the consumer's verified credentials and answers with an agreement "
+                       "or a termination that carries the policy engine's explanation.")
+        plan = [
+            ("manufacturer", "part-traceability", "FINALIZED", None, "members may use traceability data"),
+            ("manufacturer", "product-carbon-footprint", "FINALIZED", None, "members, purpose checked on use"),
+            ("manufacturer", "quality-measurements", "FINALIZED", None,
+             "certified (DataSecurityCertification) and Japan is an adequate jurisdiction"),
+            ("recycler", "part-traceability", "FINALIZED", None, "members may use traceability data"),
+            ("logistics", "quality-measurements", "TERMINATED", None,
+             "uncertified recipient in a jurisdiction without adequacy"),
+            ("manufacturer", "process-know-how", "TERMINATED", "recycler",
+             "core data must not leave Germany (offer id learned from a partner's catalog)"),
+        ]
+        facts = {"xb:retention": "P30D"}
+        for consumer, asset_id, expected, seen_by, why in plan:
+            company = self.space.company(consumer)
+            self.n.ask(company.name, f"a contract for {asset_id} ({why})")
+            label = "agreement" if expected == "FINALIZED" else "refusal"
+            self._attempt(f"{consumer} negotiates {asset_id}: {label}", expected,
+                          partial(self._negotiate, consumer, asset_id, offer_seen_by=seen_by, facts=facts),
+                          needs=[self._offer(seen_by or consumer, asset_id)],
+                          needs_what=f"the offer for {asset_id} from the catalog step")
+
+    # -- chapter 6 -----------------------------------------------------------------------------------------
+    def transfers_and_use(self) -> None:
+        self.n.chapter("6. Transfers and use",
+                       "The consumer starts an HttpData-PULL transfer, gets an EDR (endpoint + signed token) and "
+                       "pulls the data; the supplier's data plane re-checks the agreement on every request.")
+        m = self.space.company("manufacturer")
+        self.n.ask(m.name, "transfer and download the part traceability records")
+        self._attempt("manufacturer transfers part-traceability", "STARTED",
+                      lambda: self._transfer("manufacturer", "part-traceability"),
+                      needs=[self.mem.agreements.get(("manufacturer", "part-traceability"))],
+                      needs_what="the traceability agreement")
+
+        def download() -> tuple[str, str]:
+            status, body, reason = self._pull("manufacturer", "part-traceability")
+            if status != 200:
+                return f"refused {status}", reason
+            original = self._source("traceability/parts.csv")
+            digest = hashlib.sha256(body).hexdigest()
+            same = digest == hashlib.sha256(original).hexdigest()
+            return ("identical" if same else "different"), f"{len(body)} bytes, sha256 {digest[:16]}"
+
+        self._attempt("manufacturer receives the traceability data", "identical", download,
+                      needs=[self.mem.transfers.get(("manufacturer", "part-traceability"))],
+                      needs_what="a started traceability transfer")
+
+        for purpose, expected in (("marketing", "TERMINATED"), ("pcf-calculation", "STARTED")):
+            self.n.ask(m.name, f"product carbon footprints for the purpose {purpose!r}")
+            self._attempt(f"carbon footprints for purpose {purpose}", expected,
+                          partial(self._transfer, "manufacturer", "product-carbon-footprint", purpose=purpose),
+                          needs=[self.mem.agreements.get(("manufacturer", "product-carbon-footprint"))],
+                          needs_what="the carbon-footprint agreement")
+
+        self.n.ask(m.name, "transfer the production quality measurements (personal fields must be anonymised)")
+        self._attempt("manufacturer transfers quality-measurements", "STARTED",
+                      lambda: self._transfer("manufacturer", "quality-measurements"),
+                      needs=[self.mem.agreements.get(("manufacturer", "quality-measurements"))],
+                      needs_what="the quality agreement")
+
+        def anonymised() -> tuple[str, str]:
+            status, body, reason = self._pull("manufacturer", "quality-measurements")
+            if status != 200:
+                return f"refused {status}", reason
+            text = body.decode("utf-8", errors="replace")
+            leaked = [marker for marker in ("@schwarzwald-praezision.example", "+49 711 ") if marker in text]
+            return ("anonymised" if not leaked else "personal data leaked"), \
+                f"{len(body)} bytes; name, email and phone {'masked' if not leaked else 'present: ' + str(leaked)}"
+
+        self._attempt("quality data arrives anonymised (use 1)", "anonymised", anonymised,
+                      needs=[self.mem.transfers.get(("manufacturer", "quality-measurements"))],
+                      needs_what="a started quality transfer")
+
+    # -- chapter 7 -----------------------------------------------------------------------------------------
+    def count_spent(self) -> None:
+        self.n.chapter("7. Use after the count is spent",
+                       f"The quality agreement allows at most {DEMO_MAX_USES} uses; each download is one use.")
+        key = ("manufacturer", "quality-measurements")
+        if not self.mem.transfers.get(key):
+            self.n.not_possible(f"use {DEMO_MAX_USES + 1} of quality data refused", "refused",
+                                "needs a started quality transfer, which an earlier step did not produce")
+            return
+        statuses = []
+        for _ in range(DEMO_MAX_USES - 1):
+            status, _body, _reason = self._pull(*key)
+            statuses.append(status)
+        self.n.say(f"uses 2..{DEMO_MAX_USES}: HTTP {', '.join(map(str, statuses))}")
+        self.n.ask(self.space.company("manufacturer").name, f"use {DEMO_MAX_USES + 1} of the quality data")
+
+        def over() -> tuple[str, str]:
+            status, _body, reason = self._pull(*key)
+            if all(s == 200 for s in statuses) and status in (403, 409, 410, 429):
+                return "refused", reason
+            return f"uses answered {statuses + [status]}", reason
+
+        self._attempt(f"use {DEMO_MAX_USES + 1} of quality data refused", "refused", over)
+
+    # -- chapter 8 -----------------------------------------------------------------------------------------
+    def forged_credential(self) -> None:
+        logistics = self.space.company("logistics")
+        self.n.chapter("8. A forged credential",
+                       f"{logistics.name} edits one of its genuine credentials to claim DataSecurityCertification, "
+                       "stores it in its wallet and asks for the quality data again.")
+
+        def forge_and_ask() -> tuple[str, str]:
+            held = pactum_cli(["identity", "credentials", "list", "--dir", str(logistics.wallet_dir), "--json"],
+                              env={"PACTUM_WALLET_PASSPHRASE": logistics.wallet_passphrase})
+            if held.code != 0:
+                raise DemoError(f"cannot list the logistics wallet: {held.stderr.strip()[-300:]}")
+            ids = [c["id"] for c in held.json() if "DataProtectionCertification" in c["types"]]
+            if not ids:
+                raise DemoError("the logistics wallet holds no DataProtectionCertification to forge from")
+            genuine = self._wallet_jwt(logistics, ids[0])
+            forged_file = self.space.workdir / "forged-data-security.jwt"
+            forged_file.write_text(forge_credential(genuine, "DataSecurityCertification") + "\n", "utf-8")
+            added = pactum_cli(["identity", "credentials", "add", str(forged_file), "--dir",
+                                str(logistics.wallet_dir)],
+                               env={"PACTUM_WALLET_PASSPHRASE": logistics.wallet_passphrase})
+            self.n.say(f"wallet add: {(added.stdout or added.stderr).strip()[:200]}")
+            return self._negotiate("logistics", "quality-measurements", facts={"xb:retention": "P30D"})
+
+        self._attempt("forged certification refused", "TERMINATED", forge_and_ask,
+                      needs=[self._offer("logistics", "quality-measurements")],
+                      needs_what="the quality offer in the logistics firm's catalog")
+
+    def _wallet_jwt(self, company: Company, credential_id: str) -> str:
+        """A held credential's JWT, read with the operator's ``pactum identity present`` is not needed: the
+        authority's admin API returns what it issued."""
+        for issued in self.authority.issued(company.did):
+            if issued.get("id") == credential_id and isinstance(issued.get("credential"), str):
+                return str(issued["credential"])
+        answer = self.authority.call("POST", "/admin/issue", body={"holderDid": company.did,
+                                                                   "credential": "data-protection"})
+        return str(answer["credential"])
+
+    # -- chapter 9 -----------------------------------------------------------------------------------------
+    def membership_revoked(self) -> None:
+        recycler = self.space.company("recycler")
+        self.n.chapter("9. Membership revoked mid-agreement",
+                       f"{recycler.name} has a traceability agreement and a running transfer. The authority "
+                       "revokes its membership; the supplier's policy monitor sees the status list change and "
+                       "suspends the running transfer.")
+        key = ("recycler", "part-traceability")
+        self._attempt("recycler transfers part-traceability", "STARTED", lambda: self._transfer(*key),
+                      needs=[self.mem.agreements.get(key)], needs_what="the recycler's traceability agreement")
+
+        def revoke_and_watch() -> tuple[str, str]:
+            membership = self.mem.credentials.get("recycler", {}).get("MembershipCredential")
+            if not membership:
+                raise DemoError("the authority issued no membership credential to the recycler")
+            self.authority.revoke(membership)
+            self.n.say(f"authority: revoked {membership}")
+            supplier = self.mgmt["supplier"]
+            transfer_id = self.mem.transfers[key]
+
+            def provider_state() -> str | None:
+                for row in supplier.v3("POST", "/transferprocesses/request", {"@context": EDC_CONTEXT}):
+                    if transfer_id in (row.get("@id"), row.get("correlationId"), row.get("consumerPid")):
+                        state = str(row.get("state"))
+                        return state if state in ("SUSPENDED", "TERMINATED") else None
+                return None
+
+            state = wait_for(provider_state, timeout=20, interval=0.5)
+            return (state or "still running"), "status list bit set; the supplier's monitor re-checked credentials"
+
+        self._attempt("revocation suspends the running transfer", "SUSPENDED", revoke_and_watch,
+                      needs=[self.mem.transfers.get(key)], needs_what="a started recycler transfer")
+
+        def pull_after() -> tuple[str, str]:
+            status, _body, reason = self._pull(*key)
+            return ("refused" if status in (401, 403, 409, 410) else f"answered {status}"), reason
+
+        self._attempt("data refused after revocation", "refused", pull_after,
+                      needs=[self.mem.transfers.get(key)], needs_what="a started recycler transfer")
+
+    # -- chapter 10 ----------------------------------------------------------------------------------------
+    def delete_duty(self) -> None:
+        m = self.space.company("manufacturer")
+        self.n.chapter("10. The consumer's delete duty",
+                       f"The quality agreement obliges {m.name} to delete its copy; its connector deletes the "
+                       "copy and sends the supplier a signed fulfilment report.")
+        key = ("manufacturer", "quality-measurements")
+
+        def fulfil() -> tuple[str, str]:
+            transfer_id = self.mem.transfers[key]
+            answer = self.mgmt["manufacturer"].v3("POST", f"/duties/{transfer_id}/delete", {"@context": EDC_CONTEXT})
+            return str(answer.get("state", "unknown")).upper(), json.dumps(answer)[:300]
+
+        self._attempt("delete duty fulfilled and reported", "FULFILLED", fulfil,
+                      needs=[self.mem.transfers.get(key)], needs_what="a started quality transfer")
+
+    # -- chapter 11 ----------------------------------------------------------------------------------------
+    def audit_trails(self) -> None:
+        self.n.chapter("11. Audit trails and receipts",
+                       "Both connectors re-verify their hash-chained audit trails and signed checkpoints; the "
+                       "consumer's signed receipt of each download matches what the supplier sent.")
+        for key in ("supplier", "manufacturer"):
+            def verify(k: str = key) -> tuple[str, str]:
+                result = self.mgmt[k].v3("GET", "/audit/verify")
+                ok = bool(result.get("ok"))
+                return ("verified" if ok else "broken"), \
+                    f"{result.get('entries')} entries, {result.get('checkpoints')} checkpoints, " \
+                    f"{result.get('receipts')} receipts; problems: {result.get('problems') or 'none'}"
+
+            self._attempt(f"{key} audit trail verifies", "verified", verify)
+
+        def receipts() -> tuple[str, str]:
+            transfer_id = self.mem.transfers[("manufacturer", "part-traceability")]
+            provider = self.mgmt["supplier"].v3("GET", "/audit/receipts")
+            consumer = self.mgmt["manufacturer"].v3("GET", "/audit/receipts")
+            digests = [{(r.get("digest"), r.get("size")) for r in side if transfer_id in str(r.get("transferId"))
+                        or r.get("agreementId") == self.mem.agreements[("manufacturer", "part-traceability")]}
+                       for side in (provider, consumer)]
+            if digests[0] and digests[0] == digests[1]:
+                return "matched", f"{len(digests[0])} receipt(s): {sorted(digests[0])[0]}"
+            return "mismatch", f"supplier {sorted(digests[0])}, manufacturer {sorted(digests[1])}"
+
+        self._attempt("receipts match on both sides", "matched", receipts,
+                      needs=[self.mem.transfers.get(("manufacturer", "part-traceability"))],
+                      needs_what="the traceability transfer")
 
 
 def _datasets(catalog: Any) -> dict[str, Any]:
