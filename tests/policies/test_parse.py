@@ -171,3 +171,43 @@ def test_a_policy_with_10000_rules() -> None:
     report2 = evaluate(policy, Request(action="read", target="http://example.org/a1"),
                        StateOfWorld(now=NOW, counters={"http://example.org/a1": 3}))
     assert report2.decision == "deny"
+
+
+DSP_TESTS = sorted((DATA / "dsp-2025-1-policy-schema-tests").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", DSP_TESTS, ids=[p.stem for p in DSP_TESTS])
+def test_dsp_policy_schema_cases(path: Path) -> None:
+    """DSP 2025-1 schema cases: valid ones parse; invalid ones either fail to parse with a clear error
+    or (no action, no rules: legal RDF, a lint matter) parse and are then never permitted."""
+    from policies import Request, StateOfWorld, evaluate
+    from tests.policies.helpers import NOW
+
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if path.name.startswith("valid__"):
+        policy = parse_policy(doc)
+        assert policy.uid == "urn:uuid:3dd1add8-4d2d-569e-d634-8394a8836a88" and policy.type == "Offer"
+        return
+    try:
+        policy = parse_policy(doc)
+    except PolicyParseError as err:
+        assert err.code in ("bad_constraint", "missing_uid")
+        return
+    report = evaluate(policy, Request(action="use", target="asset:1"), StateOfWorld(now=NOW))
+    assert report.decision == "deny"
+
+
+def test_policy_inside_a_dsp_message() -> None:
+    message = {
+        "@context": "https://w3id.org/dspace/2025/1/context.jsonld",
+        "@type": "ContractRequestMessage",
+        "consumerPid": "urn:uuid:consumer", "callbackAddress": "https://consumer.example/callback",
+        "offer": {"@id": "urn:uuid:offer-1", "@type": "Offer", "target": "urn:uuid:asset-1",
+                  "assigner": "did:web:provider",
+                  "permission": [{"action": "use", "constraint": [
+                      {"leftOperand": "odrl:purpose", "operator": "eq", "rightOperand": "research"}]}]},
+    }
+    policy = parse_policy(message)
+    assert (policy.uid, policy.type) == ("urn:uuid:offer-1", "Offer")
+    assert policy.rules[0].targets[0].iri == "urn:uuid:asset-1"
+    assert policy.rules[0].constraints[0].left_operand == ODRL + "purpose"  # type: ignore[union-attr]
