@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from identity.dids.resolver import Resolver
 from identity.errors import IdentityError
 from identity.jsonld import document_loader
 from identity.keys import KeyPair
-from identity.multibase import EncodingError, multibase_decode, multibase_encode
+from identity.multibase import EncodingError, b64url_decode, b64url_encode, multibase_decode, multibase_encode
 
 SUITES = {
     "eddsa-rdfc-2022": ("rdfc", "EdDSA"),
@@ -147,6 +148,8 @@ def sign_data_integrity(
 
 def verify_proof_with_key(document: dict[str, Any], proof: dict[str, Any], key: KeyPair) -> bool:
     """Check one proof's signature with a known key (no DID resolution)."""
+    if proof.get("type") in LEGACY_JWS_SUITES:
+        return _verify_detached_jws(document, proof, key)
     suite = proof.get("cryptosuite")
     if suite not in SUITES or key.alg != SUITES[suite][1]:
         return False
@@ -162,6 +165,13 @@ def verify_proof_with_key(document: dict[str, Any], proof: dict[str, Any], key: 
 def _check_proof_shape(document: dict[str, Any], proof: Any, purpose: str) -> dict[str, Any]:
     if not isinstance(proof, dict):
         raise DataIntegrityError("proof must be a JSON object")
+    if proof.get("type") in LEGACY_JWS_SUITES:
+        if proof.get("proofPurpose") != purpose:
+            raise DataIntegrityError(f"proofPurpose {proof.get('proofPurpose')!r} is not {purpose!r}",
+                                     code="key_not_in_relationship")
+        if not isinstance(proof.get("verificationMethod"), str) or not isinstance(proof.get("jws"), str):
+            raise DataIntegrityError("proof needs verificationMethod and jws strings")
+        return proof
     if proof.get("type") != "DataIntegrityProof":
         raise DataIntegrityError(f"unsupported proof type {proof.get('type')!r}", code="alg_not_allowed")
     if proof.get("cryptosuite") not in SUITES:
@@ -180,6 +190,68 @@ def _check_proof_shape(document: dict[str, Any], proof: Any, purpose: str) -> di
         if doc_list[: len(proof_list)] != proof_list:
             raise DataIntegrityError("proof @context does not match the document @context")
     return proof
+
+
+# ---- legacy Linked Data Signatures with a detached JWS (didkit / EDC "LDP" credentials) -----------------
+
+LEGACY_JWS_SUITES = {"Ed25519Signature2018": {"EdDSA"}, "JsonWebSignature2020": {"EdDSA", "ES256", "ES256K"}}
+
+
+def _legacy_hash(document: dict[str, Any], proof: dict[str, Any]) -> bytes:
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    options = {k: v for k, v in proof.items() if k not in ("jws", "proofValue")}
+    options["@context"] = unsecured.get("@context")
+    return hashlib.sha256(canonicalize_rdfc(options).encode()).digest() + \
+        hashlib.sha256(canonicalize_rdfc(unsecured).encode()).digest()
+
+
+def _verify_detached_jws(document: dict[str, Any], proof: dict[str, Any], key: KeyPair) -> bool:
+    """RFC 7797 detached JWS (``b64: false``) over SHA-256(canon(options)) || SHA-256(canon(document))."""
+    from identity.credentials.jws import load_json_bounded
+
+    jws = proof.get("jws")
+    if not isinstance(jws, str) or jws.count(".") != 2:
+        return False
+    head, payload, sig = jws.split(".")
+    if payload:
+        return False  # must be detached
+    try:
+        header = load_json_bounded(b64url_decode(head), max_bytes=4096, max_depth=3)
+        signature = b64url_decode(sig)
+    except (IdentityError, ValueError):
+        return False
+    if not isinstance(header, dict) or header.get("b64") is not False or header.get("crit") != ["b64"]:
+        return False
+    if header.get("alg") != key.alg or key.alg not in LEGACY_JWS_SUITES[proof["type"]]:
+        return False
+    return key.verify(signature, head.encode("ascii") + b"." + _legacy_hash(document, proof))
+
+
+def sign_detached_jws_proof(
+    document: dict[str, Any],
+    key: KeyPair,
+    verification_method: str,
+    *,
+    proof_type: str = "JsonWebSignature2020",
+    proof_purpose: str = "assertionMethod",
+    created: datetime | str | None = None,
+) -> dict[str, Any]:
+    """A copy of ``document`` with a legacy detached-JWS proof (JsonWebSignature2020 / Ed25519Signature2018),
+    for peers that do not speak Data Integrity yet."""
+    allowed = LEGACY_JWS_SUITES.get(proof_type)
+    if allowed is None or key.alg not in allowed:
+        raise DataIntegrityError(f"{proof_type} cannot be made with a {key.alg} key", code="alg_not_allowed")
+    proof: dict[str, Any] = {
+        "type": proof_type,
+        "created": created if isinstance(created, str) else format_datetime(created or datetime.now(UTC)),
+        "proofPurpose": proof_purpose,
+        "verificationMethod": verification_method,
+    }
+    head = b64url_encode(json.dumps({"alg": key.alg, "b64": False, "crit": ["b64"]}, separators=(",", ":")).encode())
+    signature = key.sign(head.encode("ascii") + b"." + _legacy_hash(document, proof))
+    signed = copy.deepcopy(document)
+    signed["proof"] = {**proof, "jws": f"{head}..{b64url_encode(signature)}"}
+    return signed
 
 
 async def verify_data_integrity(
@@ -216,7 +288,8 @@ async def verify_data_integrity(
             except DidError as exc:
                 raise DataIntegrityError(f"{exc} ({exc.code})", code="kid_unresolvable") from None
         if not verify_proof_with_key(document, proof, signer):
-            raise DataIntegrityError(f"{proof['cryptosuite']} proof by {vm} does not verify",
+            raise DataIntegrityError(f"{proof.get('cryptosuite') or proof['type']} proof by {vm} does not verify",
                                      code="signature_invalid")
-        infos.append(ProofInfo(proof["cryptosuite"], vm, proof["proofPurpose"], proof.get("created")))
+        suite_name = proof.get("cryptosuite") or proof["type"]
+        infos.append(ProofInfo(suite_name, vm, proof["proofPurpose"], proof.get("created")))
     return infos[0]

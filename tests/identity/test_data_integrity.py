@@ -175,7 +175,8 @@ def test_tampering_and_bad_proofs(suite: str) -> None:
     assert code_of({k: v for k, v in doc.items() if k != "proof"}) == "malformed"
     assert code_of({**doc, "proof": []}) == "malformed"
     assert code_of({**doc, "proof": "x"}) == "malformed"
-    assert code_of({**doc, "proof": {**doc["proof"], "type": "Ed25519Signature2018"}}) == "alg_not_allowed"
+    assert code_of({**doc, "proof": {**doc["proof"], "type": "Ed25519Signature2018"}}) == "malformed"  # no jws
+    assert code_of({**doc, "proof": {**doc["proof"], "type": "RsaSignature2018"}}) == "alg_not_allowed"
     if suite == "eddsa-jcs-2022":
         wrong_ctx = copy.deepcopy(doc)
         wrong_ctx["proof"]["@context"] = ["https://www.w3.org/2018/credentials/v1"]
@@ -237,10 +238,42 @@ def test_verify_credential_data_integrity_path(suite: str) -> None:
                        ).error_code == "issuer_untrusted"
 
 
-def test_didkit_ed25519signature2018_is_refused_cleanly() -> None:
+def test_didkit_ed25519signature2018_verifies() -> None:
     legacy = _json(GEN / "out-didkit-ed25519signature2018.json")
-    result = asyncio.run(verify_credential(legacy, resolver=Resolver(), trust=None))
-    assert not result.ok and result.error_code == "alg_not_allowed"
+    result = asyncio.run(verify_credential(legacy, resolver=Resolver(), trust=None,
+                                           now=datetime(2024, 1, 1, tzinfo=UTC)))
+    assert result.ok, result.checks
+    assert result.issuer == "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"
+    tampered = copy.deepcopy(legacy)
+    tampered["credentialSubject"]["id"] = "did:example:mallory"
+    assert asyncio.run(verify_credential(tampered, resolver=Resolver(), trust=None)).error_code == "signature_invalid"
+    attached = copy.deepcopy(legacy)
+    head, _, sig = legacy["proof"]["jws"].split(".")
+    attached["proof"]["jws"] = f"{head}.e30.{sig}"  # a non-detached payload is not accepted
+    assert asyncio.run(verify_credential(attached, resolver=Resolver(), trust=None)).error_code == "signature_invalid"
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256", "ES256K"])
+def test_json_web_signature_2020_round_trip(alg: str) -> None:
+    from identity.credentials.data_integrity import sign_detached_jws_proof
+
+    key = generate_key(alg)
+    issuer = "did:web:issuer.example"
+    resolver = Resolver(methods=[])
+    resolver.add_document(build_did_document(issuer, [("key-1", key)]))
+    cred = {"@context": ["https://www.w3.org/2018/credentials/v1", "https://w3id.org/security/suites/jws-2020/v1"],
+            "type": ["VerifiableCredential"], "issuer": issuer, "issuanceDate": "2024-01-01T00:00:00Z",
+            "credentialSubject": {"id": "did:web:holder.example"}}
+    signed = sign_detached_jws_proof(cred, key, f"{issuer}#key-1")
+    assert signed["proof"]["jws"].split(".")[1] == ""
+    result = asyncio.run(verify_credential(signed, resolver=resolver, trust=None))
+    assert result.ok, result.checks
+    tampered = copy.deepcopy(signed)
+    tampered["issuanceDate"] = "2023-01-01T00:00:00Z"
+    assert asyncio.run(verify_credential(tampered, resolver=resolver, trust=None)).error_code == "signature_invalid"
+    with pytest.raises(DataIntegrityError):
+        sign_detached_jws_proof(cred, key, f"{issuer}#key-1", proof_type="Ed25519Signature2018"
+                                if alg != "EdDSA" else "Nope2019")
 
 
 def test_safe_mode_refuses_undefined_terms() -> None:
