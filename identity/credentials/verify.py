@@ -126,10 +126,6 @@ def _now(now: datetime | None) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-def _code(exc: Exception, default: str = "malformed") -> str:
-    return getattr(exc, "code", default) if isinstance(exc, IdentityError) else default
-
-
 async def _resolve_key(resolver: Resolver, header: dict[str, Any], controller: str, relationship: str,
                        alg: str) -> tuple[KeyPair | None, Check]:
     """Find the signer's key: ``kid`` (absolute or relative to ``controller``) under ``relationship``.
@@ -142,7 +138,8 @@ async def _resolve_key(resolver: Resolver, header: dict[str, Any], controller: s
         if isinstance(kid, str) and kid:
             did = kid.split("#", 1)[0] if not kid.startswith("#") else controller
             if did != controller:
-                return None, Check("key", False, "issuer_mismatch",
+                mismatch = "holder_mismatch" if relationship == "authentication" else "issuer_mismatch"
+                return None, Check("key", False, mismatch,
                                    f"kid {kid!r} is not a key of {controller!r}")
             key = await resolver.verification_key(kid, relationship, controller)
         else:

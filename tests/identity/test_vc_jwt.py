@@ -344,3 +344,11 @@ def test_presentation_iss_must_equal_holder(world: dict[str, Any]) -> None:
               "type": ["VerifiablePresentation"], "holder": h.did, "verifiableCredential": []}
     vp = sign_compact({"typ": "vp+jwt", "kid": h.kid}, claims, h.key)
     assert vp_verify(vp, world).error_code == "malformed"
+
+
+def test_presentation_signed_with_someone_elses_key(world: dict[str, Any]) -> None:
+    h, other = world["holder"], world["other"]
+    claims = {"iss": h.did, "aud": VERIFIER, "@context": [V2], "type": ["VerifiablePresentation"], "holder": h.did,
+              "verifiableCredential": []}
+    vp = sign_compact({"typ": "vp+jwt", "kid": other.kid}, claims, other.key)
+    assert vp_verify(vp, world).error_code == "holder_mismatch"
