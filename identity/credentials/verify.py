@@ -584,9 +584,12 @@ def _check_presentation_claims(result: PresentationResult, payload: dict[str, An
     try:
         nbf = parse_datetime(payload["nbf"], "nbf") if "nbf" in payload else None
         exp = parse_datetime(payload["exp"], "exp") if "exp" in payload else None
+        iat = parse_datetime(payload["iat"], "iat") if "iat" in payload else None
     except CredentialError as exc:
         result.fail("validity", "malformed", str(exc))
         return False
+    if iat is not None and (nbf is None or iat > nbf):
+        nbf = iat  # a presentation "issued" in the future is not valid yet either
     if nbf is not None and now + skew < nbf:
         result.fail("validity", "not_yet_valid", f"presentation valid from {nbf.isoformat()}")
         return False

@@ -352,3 +352,13 @@ def test_presentation_signed_with_someone_elses_key(world: dict[str, Any]) -> No
               "verifiableCredential": []}
     vp = sign_compact({"typ": "vp+jwt", "kid": other.kid}, claims, other.key)
     assert vp_verify(vp, world).error_code == "holder_mismatch"
+
+
+def test_presentation_issued_in_the_future(world: dict[str, Any]) -> None:
+    h = world["holder"]
+    claims = {"iss": h.did, "aud": VERIFIER, "iat": int(NOW.timestamp()) + 3600, "@context": [V2],
+              "type": ["VerifiablePresentation"], "holder": h.did, "verifiableCredential": []}
+    vp = sign_compact({"typ": "vp+jwt", "kid": h.kid}, claims, h.key)
+    assert vp_verify(vp, world).error_code == "not_yet_valid"
+    claims["iat"] = "yesterday"
+    assert vp_verify(sign_compact({"typ": "vp+jwt", "kid": h.kid}, claims, h.key), world).error_code == "malformed"
