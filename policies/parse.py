@@ -36,6 +36,7 @@ from policies.model import (
 from policies.vocab import CONFLICT_STRATEGIES, LOGICAL_OPERATORS, ODRL, POLICY_CLASSES, RDF
 
 DEFAULT_CONTEXT = "http://www.w3.org/ns/odrl.jsonld"
+MAX_NESTING = 64  # logical constraints / duties deeper than this are refused (cycles, hostile input)
 
 
 class PolicyParseError(PolicyError):
@@ -111,6 +112,8 @@ def _load_json(data: str | bytes | dict[str, Any] | list[Any]) -> Any:
         return json.loads(data)
     except json.JSONDecodeError as exc:
         raise PolicyParseError(f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from exc
+    except (RecursionError, UnicodeDecodeError) as exc:
+        raise PolicyParseError(f"unreadable JSON: {type(exc).__name__}") from exc
 
 
 def _unwrap_jsonld_error(exc: Exception) -> PolicyError | None:
@@ -173,7 +176,10 @@ def to_graph(data: str | bytes | dict[str, Any] | list[Any], *, format: str | No
     if fmt == "turtle":
         if isinstance(data, dict | list):
             raise PolicyParseError("a dict/list cannot be Turtle", code="bad_format")
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError as exc:
+            raise PolicyParseError(f"policy is not UTF-8 (byte {exc.start})", code="bad_encoding") from exc
         return _turtle_graph(text, base)
     return _jsonld_graph(_load_json(data), base)
 
@@ -245,8 +251,11 @@ class _Walker:
                 out.append(self.constraint(item))
         return tuple(out)
 
-    def constraint(self, node: Node) -> ConstraintNode:
+    def constraint(self, node: Node, depth: int = 0) -> ConstraintNode:
         uid = self.uid(node)
+        if depth > MAX_NESTING:
+            raise PolicyParseError(f"logical constraints nest deeper than {MAX_NESTING} levels (cycle?)",
+                                   code="too_deep")
         for op in LOGICAL_OPERATORS:
             operands = self.objs(node, op)
             if operands:
@@ -255,7 +264,8 @@ class _Walker:
                     items.extend(self.expand_list(value))
                 if op != "andSequence":
                     items.sort(key=_sort_key)
-                return LogicalConstraint(operator=op, operands=tuple(self.constraint(i) for i in items),  # type: ignore[arg-type]
+                return LogicalConstraint(operator=op,  # type: ignore[arg-type]
+                                         operands=tuple(self.constraint(i, depth + 1) for i in items),
                                          uid=uid)
         left = self.one(node, "leftOperand")
         operator = self.one(node, "operator")
@@ -347,8 +357,8 @@ class _Walker:
         return tuple(out)
 
     def duty(self, node: Node, depth: int = 0) -> Duty:
-        if depth > 16:
-            raise PolicyParseError("duties nest deeper than 16 levels (cycle?)", code="bad_duty")
+        if depth > MAX_NESTING:
+            raise PolicyParseError(f"duties nest deeper than {MAX_NESTING} levels (cycle?)", code="too_deep")
         actions = self.actions(node)
         if not actions:
             raise PolicyParseError(f"duty {self.uid(node) or '(blank node)'} has no action", code="bad_duty")

@@ -211,3 +211,23 @@ def test_policy_inside_a_dsp_message() -> None:
     assert (policy.uid, policy.type) == ("urn:uuid:offer-1", "Offer")
     assert policy.rules[0].targets[0].iri == "urn:uuid:asset-1"
     assert policy.rules[0].constraints[0].left_operand == ODRL + "purpose"  # type: ignore[union-attr]
+
+
+def test_hostile_nesting_and_cycles_get_clear_errors() -> None:
+    cyclic = PREFIXES + ("ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:use ; odrl:constraint ex:c ] .\n"
+                         "ex:c odrl:and ex:c .")
+    with pytest.raises(PolicyParseError, match="nest deeper"):
+        parse_policy(cyclic)
+    duty_cycle = PREFIXES + ("ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:use ; odrl:duty ex:d ] .\n"
+                             "ex:d odrl:action odrl:pay ; odrl:consequence ex:d .")
+    with pytest.raises(PolicyParseError, match="nest deeper"):
+        parse_policy(duty_cycle)
+    with pytest.raises(PolicyParseError):
+        parse_policy("[" * 100_000 + "]" * 100_000, format="json-ld")
+    with pytest.raises(PolicyParseError, match="UTF-8"):
+        parse_policy(b"\xff\xfe ex:p a odrl:Set .", format="turtle")
+    rest_cycle = PREFIXES + ("ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:use ; odrl:constraint [\n"
+                             " odrl:leftOperand odrl:purpose ; odrl:operator odrl:isAnyOf ; odrl:rightOperand ex:l ] ] .\n"
+                             'ex:l rdf:first "a" ; rdf:rest ex:l .')
+    policy = parse_policy(rest_cycle)
+    assert [t.value for t in policy.rules[0].constraints[0].right_operand] == ["a"]  # type: ignore[union-attr]
