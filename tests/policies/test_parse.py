@@ -227,7 +227,8 @@ def test_hostile_nesting_and_cycles_get_clear_errors() -> None:
     with pytest.raises(PolicyParseError, match="UTF-8"):
         parse_policy(b"\xff\xfe ex:p a odrl:Set .", format="turtle")
     rest_cycle = PREFIXES + ("ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:use ; odrl:constraint [\n"
-                             " odrl:leftOperand odrl:purpose ; odrl:operator odrl:isAnyOf ; odrl:rightOperand ex:l ] ] .\n"
+                             " odrl:leftOperand odrl:purpose ; odrl:operator odrl:isAnyOf ;\n"
+                             " odrl:rightOperand ex:l ] ] .\n"
                              'ex:l rdf:first "a" ; rdf:rest ex:l .')
     policy = parse_policy(rest_cycle)
     assert [t.value for t in policy.rules[0].constraints[0].right_operand] == ["a"]  # type: ignore[union-attr]
