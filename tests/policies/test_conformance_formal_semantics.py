@@ -98,8 +98,9 @@ def test_b1_refined_action(name: str) -> None:
     assert result.decision == decision
     if name == "B12":
         # Divergence: the draft reports the rule Active with control state Deny. Pactum reads a refinement
-        # as part of the action premise (ODRL 2.2 IM 2.5.1: a refinement narrows the action), so an
-        # unsatisfied refinement means the permission does not apply: Inactive. Same decision (deny).
+        # as part of the action premise (ODRL 2.2 vocabulary, odrl:refinement: "Constraint used to refine
+        # the semantics of an Action"), so with an unsatisfied refinement the requested action is not the
+        # permitted one and the permission does not apply: Inactive. Same decision (deny).
         assert activation == "active"
         assert result.rules[0].activation == "inactive"
         assert result.rules[0].premises["action"] is False
@@ -172,7 +173,8 @@ def test_c_conditioned_permission(folder: Path, name: str, state_file: Path | No
     else:
         # Divergence (the known open decision): the draft makes a permission inactive while its duty is
         # not yet fulfilled; Pactum keeps it active, reports the duty "unfulfilled" and lists it in
-        # report.duties, and only a *violated* duty deactivates it (SolidLab case 059/061 reading).
+        # report.duties, and only a *violated* duty deactivates it, as SolidLab testcase-059 (nonset duty:
+        # Active) and testcase-061 (violated duty: Inactive) expect. Why: docs/policies.md, "Decisions".
         assert duty[0].state == "unfulfilled"
         assert [d.action for d in result.duties] == ["compensate"]
         assert duty[0].parameters["payAmount"] == "5.00"
