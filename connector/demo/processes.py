@@ -170,9 +170,18 @@ class Supervisor:
         return party.popen.returncode
 
     def stop_all(self) -> None:
-        """Stop every party, newest first (consumers before the authority they depend on)."""
-        for name in reversed(list(self.parties)):
-            self.stop(name)
+        """Stop every party at once: SIGTERM to all groups, one shared grace period, then SIGKILL."""
+        running = [p for p in self.parties.values()]
+        for party in running:
+            _signal_group(party.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.term_timeout
+        for party in running:
+            try:
+                party.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(party.pid, signal.SIGKILL)
+                party.popen.wait(timeout=self.term_timeout)
+            _signal_group(party.pid, signal.SIGKILL)
 
     # -- context manager and signals -----------------------------------------------------------------------
     def __enter__(self) -> Supervisor:

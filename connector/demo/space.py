@@ -123,7 +123,6 @@ def start_local(workdir: Path, supervisor: Supervisor, *, seed: int = DEFAULT_SE
                 config_dir: Path = CONFIG_DIR, timeout: float = 40.0) -> DataSpace:
     """Start the authority and every company as processes on free loopback ports; wait until all answer."""
     configs = link_configs(config_dir, workdir / "config")
-    generate(workdir / "data", seed=seed)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("PACTUM_")}
     base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
 
@@ -152,6 +151,7 @@ def start_local(workdir: Path, supervisor: Supervisor, *, seed: int = DEFAULT_SE
         supervisor.start(key, [*PYTHON_CLI, "connector", "serve", "--config", str(configs[key])], env=env,
                          cwd=workdir, die_with_parent=not supervisor.keep)
 
+    generate(workdir / "data", seed=seed)  # while the parties start: they read data only when asked for it
     supervisor.wait_http("authority", auth_url + "/health", timeout=timeout)
     for key, company in companies.items():
         supervisor.wait_http(key, company.management_url + "/health", timeout=timeout)

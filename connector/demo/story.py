@@ -25,12 +25,11 @@ from connector.demo.clients import (
     ApiError,
     AuthorityClient,
     ManagementClient,
-    pactum_cli,
-    start_cli,
 )
 from connector.demo.errors import DemoError
 from connector.demo.narrate import Narrator
-from connector.demo.space import REPO_ROOT, Company, DataSpace
+from connector.demo.operator import held_credentials, request_all, store_credential
+from connector.demo.space import REPO_ROOT, DataSpace
 
 LIBRARY = REPO_ROOT / "policies" / "library"
 
@@ -178,30 +177,19 @@ class SupplyChainStory:
                 actual, reason = "unreachable", str(exc)
             self.n.expect(f"{key}: wallet and did:web document", "published", actual, reason)
 
-        requests = {}
         for key, company in self.space.companies.items():
-            wanted = CREDENTIALS[key]
-            self.n.ask(company.name, f"credentials {', '.join(wanted)} from the authority")
-            args = ["identity", "request", "--issuer", self.space.authority.url, "--dir", str(company.wallet_dir),
-                    "--wait", "20", "--json"]
-            for credential in wanted:
-                args += ["--credential", credential]
-            # the four operators work at the same time, as they would in reality
-            requests[key] = start_cli(args, env={"PACTUM_WALLET_PASSPHRASE": company.wallet_passphrase})
+            self.n.ask(company.name, f"credentials {', '.join(CREDENTIALS[key])} from the authority (DCP issuance)")
+        outcomes = request_all(self.space.companies, CREDENTIALS, self.space.authority.url)
         for key, company in self.space.companies.items():
-            result = requests[key].result()
-            if result.code == 0:
-                status = str(result.json().get("status"))
-                reason = f"request {result.json().get('location')}"
-            else:
-                status, reason = "failed", (result.stderr or result.stdout).strip()[-400:]
+            outcome = outcomes[key]
+            reason = outcome.detail
             try:
                 issued = {c["type"]: c["id"] for c in self.authority.issued(company.did) if not c.get("revoked")}
                 self.mem.credentials[key] = issued
                 reason += f"; holds {', '.join(sorted(issued))}"
             except DemoError as exc:
                 reason += f"; cannot list issued credentials: {exc}"
-            self.n.expect(f"{key}: credentials issued over DCP", "ISSUED", status, reason)
+            self.n.expect(f"{key}: credentials issued over DCP", "ISSUED", outcome.status, reason)
 
     # -- chapter 3 -----------------------------------------------------------------------------------------
     def supplier_publishes(self) -> None:
@@ -503,35 +491,22 @@ class SupplyChainStory:
                        "stores it in its wallet and asks for the quality data again.")
 
         def forge_and_ask() -> tuple[str, str]:
-            held = pactum_cli(["identity", "credentials", "list", "--dir", str(logistics.wallet_dir), "--json"],
-                              env={"PACTUM_WALLET_PASSPHRASE": logistics.wallet_passphrase})
-            if held.code != 0:
-                raise DemoError(f"cannot list the logistics wallet: {held.stderr.strip()[-300:]}")
-            ids = [c["id"] for c in held.json() if "DataProtectionCertification" in c["types"]]
-            if not ids:
-                raise DemoError("the logistics wallet holds no DataProtectionCertification to forge from")
-            genuine = self._wallet_jwt(logistics, ids[0])
-            forged_file = self.space.workdir / "forged-data-security.jwt"
-            forged_file.write_text(forge_credential(genuine, "DataSecurityCertification") + "\n", "utf-8")
-            added = pactum_cli(["identity", "credentials", "add", str(forged_file), "--dir",
-                                str(logistics.wallet_dir)],
-                               env={"PACTUM_WALLET_PASSPHRASE": logistics.wallet_passphrase})
-            self.n.say(f"wallet add: {(added.stdout or added.stderr).strip()[:200]}")
+            genuine = [payload for _id, types, payload in held_credentials(logistics)
+                       if "DataProtectionCertification" in types and isinstance(payload, str)]
+            if not genuine:
+                raise DemoError("the logistics wallet holds no DataProtectionCertification JWT to forge from")
+            forged = forge_credential(genuine[0], "DataSecurityCertification")
+            (self.space.workdir / "forged-data-security.jwt").write_text(forged + "\n", "utf-8")
+            try:
+                stored = store_credential(logistics, forged)
+                self.n.say(f"the logistics wallet now holds the forged credential {stored}")
+            except DemoError as exc:
+                self.n.say(f"the wallet itself refused the forged credential ({exc}); asking anyway")
             return self._negotiate("logistics", "quality-measurements", facts={"xb:retention": "P30D"})
 
         self._attempt("forged certification refused", "TERMINATED", forge_and_ask,
                       needs=[self._offer("logistics", "quality-measurements")],
                       needs_what="the quality offer in the logistics firm's catalog")
-
-    def _wallet_jwt(self, company: Company, credential_id: str) -> str:
-        """A held credential's JWT, read with the operator's ``pactum identity present`` is not needed: the
-        authority's admin API returns what it issued."""
-        for issued in self.authority.issued(company.did):
-            if issued.get("id") == credential_id and isinstance(issued.get("credential"), str):
-                return str(issued["credential"])
-        answer = self.authority.call("POST", "/admin/issue", body={"holderDid": company.did,
-                                                                   "credential": "data-protection"})
-        return str(answer["credential"])
 
     # -- chapter 9 -----------------------------------------------------------------------------------------
     def membership_revoked(self) -> None:
