@@ -98,13 +98,13 @@ def _entity(entity: Asset | Party, collection_type: str) -> Any:
 
 
 def _parts(out: dict[str, Any], actions: tuple[Action, ...], targets: tuple[Asset, ...],
-           assigners: tuple[Party, ...], assignees: tuple[Party, ...]) -> None:
+           assigners: tuple[Party, ...], assignees: tuple[Party, ...], hoisted: frozenset[str] = frozenset()) -> None:
     if actions:
         acts = [_action(a) for a in actions]
         out["action"] = acts if len(acts) > 1 else acts[0]
     for key, items, ctype in (("target", targets, "AssetCollection"), ("assigner", assigners, "PartyCollection"),
                               ("assignee", assignees, "PartyCollection")):
-        if items:
+        if items and key not in hoisted:
             values = [_entity(e, ctype) for e in items]
             out[key] = values if len(values) > 1 else values[0]
 
@@ -123,11 +123,11 @@ def _duty(duty: Duty) -> dict[str, Any]:
     return out
 
 
-def _rule(rule: Rule) -> dict[str, Any]:
+def _rule(rule: Rule, hoisted: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if rule.uid:
         out["@id"] = rule.uid
-    _parts(out, rule.actions, rule.targets, rule.assigners, rule.assignees)
+    _parts(out, rule.actions, rule.targets, rule.assigners, rule.assignees, hoisted)
     if rule.constraints:
         out["constraint"] = _constraints(rule.constraints)
     if rule.duties:
@@ -139,13 +139,39 @@ def _rule(rule: Rule) -> dict[str, Any]:
     return out
 
 
-def policy_to_jsonld(policy: Policy) -> dict[str, Any]:
-    """Compact ODRL JSON-LD (DSP 2025-1 context); parse_policy() of it gives an equal policy."""
+def _shared(policy: Policy, key: str) -> str | None:
+    """The one plain IRI every rule has for ``key`` (target/assigner/assignee), if there is one."""
+    values = set()
+    for rule in policy.rules:
+        items = getattr(rule, key + "s")
+        if len(items) != 1:
+            return None
+        item = items[0]
+        if item.iri is None or item.is_collection or item.part_of or item.refinements or item.source:
+            return None
+        values.add(item.iri)
+    return values.pop() if len(values) == 1 else None
+
+
+def policy_to_jsonld(policy: Policy, *, omit_target: bool = False) -> dict[str, Any]:
+    """Compact ODRL JSON-LD (DSP 2025-1 context); parse_policy() of it gives an equal policy.
+
+    A target, assigner or assignee shared by every rule is written once at policy level, as DSP's
+    Agreement requires (``"target": "<iri>"``). ``omit_target`` drops that policy-level target, for a
+    catalog Offer (DSP forbids a target there: the dataset is the target).
+    """
     out: dict[str, Any] = {"@context": list(CONTEXT), "@id": policy.uid, "@type": policy.type}
     if policy.profiles:
         out["profile"] = list(policy.profiles)
+    hoisted = set()
+    for key in ("target", "assigner", "assignee"):
+        shared = _shared(policy, key)
+        if shared is not None:
+            hoisted.add(key)
+            if not (key == "target" and omit_target):
+                out[key] = shared
     for kind in ("permission", "prohibition", "obligation"):
-        rules = [_rule(r) for r in policy.rules if r.kind == kind]
+        rules = [_rule(r, frozenset(hoisted)) for r in policy.rules if r.kind == kind]
         if rules:
             out[kind] = rules
     if policy.conflict:

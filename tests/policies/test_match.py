@@ -124,3 +124,17 @@ def test_extra_constraint_is_stricter_and_missing_one_is_not() -> None:
                          " odrl:spatial ; odrl:operator odrl:eq ; odrl:rightOperand \"DE\" ] ;\n", 1)
     assert is_at_least_as_strict(ttl(extra), OFFER)
     assert not is_at_least_as_strict(OFFER, ttl(extra))
+
+
+def test_jsonld_output_fits_the_dsp_agreement_shape() -> None:
+    agreement = ttl("""
+ex:p a odrl:Agreement ; odrl:assigner ex:provider ; odrl:assignee ex:consumer ; odrl:target ex:asset ;
+  odrl:permission [ odrl:action odrl:use ] ; odrl:prohibition [ odrl:action odrl:distribute ] .
+""")
+    doc = policy_to_jsonld(agreement)
+    assert (doc["target"], doc["assigner"], doc["assignee"]) == (
+        "http://example.org/asset", "http://example.org/provider", "http://example.org/consumer")
+    assert "target" not in doc["permission"][0] and "assignee" not in doc["prohibition"][0]
+    assert policies_equal(parse_policy(doc), agreement)
+    catalog_offer = policy_to_jsonld(agreement, omit_target=True)
+    assert "target" not in catalog_offer and "target" not in catalog_offer["permission"][0]
