@@ -21,7 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.errors import ConflictError, ConnectorError, NotFoundError
-from connector.policy_gate import Decision, parse_offer, policy_hash, same_policy, with_type
+from connector.policy_gate import (
+    Decision,
+    parse_offer,
+    policy_hash,
+    policy_target,
+    policy_to_jsonld,
+    same_policy,
+    with_type,
+)
 from connector.protocol.errors import InvalidTransition, MessageInvalid, ProcessNotFound
 from connector.protocol.jsonld import DSP_CONTEXT
 from connector.protocol.processing import (
@@ -166,30 +174,25 @@ class OfferedContract:
     approval: str
 
 
-def find_offer(ctx: ConnectorContext, party: Party, offer_id: str, target: str | None) -> OfferedContract:
-    """The offer ``offer_id`` as the catalog shows it to ``party`` (so access policies apply), or 400."""
+def find_offer(ctx: ConnectorContext, party: Party, offer_id: str) -> OfferedContract:
+    """The offer ``offer_id`` if this provider made it to ``party`` (access policy still permits), or 400."""
     try:
         catalog = importlib.import_module("connector.catalog")
     except ModuleNotFoundError as exc:
         raise ConnectorError("this connector offers no contracts yet", code="catalog_unavailable",
                              status=503) from exc
-    finder = getattr(catalog, "find_offer", None)
-    if callable(finder):
-        found = finder(ctx, party, offer_id)
-        if found is None:
-            raise MessageInvalid(f"offer {offer_id!r} was not offered to {party.did}", code="offer_unknown")
-        offer, asset_id, approval = found
-        return OfferedContract(dict(offer), str(asset_id), str(approval or ctx.settings.approval))
-    if not target:
-        raise MessageInvalid("the offer names no target dataset", code="offer_target_missing")
-    dataset = catalog.get_dataset(ctx, party, target)
-    policies = (dataset or {}).get("hasPolicy", [])
-    for offer in policies if isinstance(policies, list) else [policies]:
-        if isinstance(offer, dict) and offer.get("@id") == offer_id:
-            approval = offer.get("approval") or ctx.settings.approval
-            clean = {k: v for k, v in offer.items() if k != "approval"}
-            return OfferedContract(clean, target, str(approval))
-    raise MessageInvalid(f"offer {offer_id!r} on {target!r} was not offered to {party.did}", code="offer_unknown")
+    found = catalog.find_offer(ctx, party, offer_id)
+    if found is None:
+        raise MessageInvalid(f"offer {offer_id!r} is not (or no longer) offered to {party.did}",
+                             code="offer_unknown")
+    if isinstance(found[0], dict):  # (offer in catalog form, asset id, approval)
+        offer_doc, asset_id, approval = found[0], str(found[1]), found[2]
+    else:  # (contract definition, asset, parsed offer)
+        definition, asset, policy = found
+        offer_doc, asset_id, approval = policy_to_jsonld(policy), str(asset.id), getattr(definition, "approval", None)
+    offer = {k: v for k, v in offer_doc.items() if k != "@context"}
+    offer.update({"@id": offer_id, "@type": "Offer", "target": asset_id, "assigner": ctx.did})
+    return OfferedContract(offer, asset_id, str(approval or ctx.settings.approval))
 
 
 def _offer_with_target(offer: Mapping[str, Any], target: str, assigner: str | None = None) -> dict[str, Any]:
@@ -237,8 +240,7 @@ def provider_receive_request(ctx: ConnectorContext, session: Session, party: Par
         if existing is not None:
             raise InvalidTransition(f"a negotiation with consumerPid {consumer_pid!r} already exists "
                                     f"(state {existing.state})", code="duplicate_consumer_pid")
-        target = offer.get("target")
-        offered = find_offer(ctx, party, offer["@id"], target)
+        offered = find_offer(ctx, party, offer["@id"])
         if not offers_match(offer, offered.offer, offered.asset_id):
             raise MessageInvalid(f"the requested policy differs from offer {offer['@id']!r} as offered",
                                  code="offer_mismatch")
@@ -454,7 +456,8 @@ def _step_agree(ctx: ConnectorContext, session: Session, row: NegotiationRow, bo
     policy_json = json.loads(row.policy or "{}")
     policy = parse_offer(policy_json)
     party = party_from_json(row.party, row.counterparty_did)
-    decision: Decision = ctx.policy_gate.decide(policy, target=row.asset_id, assignee=row.counterparty_did,
+    decision: Decision = ctx.policy_gate.decide(policy, target=policy_target(policy, row.asset_id),
+                                                assignee=row.counterparty_did,
                                                 assigner=ctx.did, credentials=party.credentials, facts=party.facts)
     if not decision.permitted:
         _terminate(ctx, session, row, "policy_denied", f"contract policy not satisfied: {decision.reason}")

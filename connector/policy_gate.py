@@ -18,6 +18,8 @@ from policies import policy_to_jsonld as _policy_to_jsonld
 from policies.errors import PolicyError
 
 ODRL_PREFIX = "http://www.w3.org/ns/odrl/2/"
+DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
+ODRL_PROFILE_CONTEXT = "https://w3id.org/dspace/2025/1/odrl-profile.jsonld"
 
 
 class PolicyGateError(ConnectorError):
@@ -46,8 +48,9 @@ class Decision:
 def parse_offer(data: Mapping[str, Any]) -> Policy:
     """An ODRL Offer/Agreement as DSP carries it (compact JSON-LD with the DSP context, or plain JSON)."""
     doc = dict(data)
-    if "@context" not in doc:
-        doc["@context"] = ["https://w3id.org/dspace/2025/1/context.jsonld"]
+    if doc.get("@context") in (None, DSP_CONTEXT, [DSP_CONTEXT]):
+        # ODRL terms are scoped to DSP message types in the DSP context; a bare policy needs the profile too
+        doc["@context"] = [DSP_CONTEXT, ODRL_PROFILE_CONTEXT]
     if "@type" not in doc:
         doc["@type"] = "Offer"
     try:
@@ -97,6 +100,14 @@ def decide(policy: Policy, *, action: str = "use", target: str | None, assignee:
         for d in report.duties
     )
     return Decision(report.decision == "permit", tuple(report.reasons), report.explain(), duties)
+
+
+def policy_target(policy: Policy, fallback: str | None) -> str | None:
+    """The target as the engine reads it (a bare asset id becomes an IRI against the JSON-LD base)."""
+    for rule in policy.rules:
+        for target in rule.targets:
+            return target.iri
+    return fallback
 
 
 class PolicyGate:

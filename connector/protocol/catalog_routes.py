@@ -14,8 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from connector.errors import ConnectorError
-from connector.protocol.edge import authenticate, dsp_error, read_message
-from connector.protocol.errors import ProcessNotFound, ProtocolError
+from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_message
+from connector.protocol.errors import ProtocolError
 from connector.protocol.jsonld import DSP_CONTEXT
 
 if TYPE_CHECKING:
@@ -48,19 +48,23 @@ def _page(request: Request) -> tuple[int, int]:
     return offset, limit
 
 
-def _links(request: Request, offset: int, limit: int, returned: int) -> str | None:
+def _links(request: Request, offset: int, limit: int, total: int) -> str | None:
     base = str(request.url.remove_query_params(["offset", "limit"]))
     links = []
     if offset > 0:
         links.append(f'<{base}?offset={max(0, offset - limit)}&limit={limit}>; rel="previous"')
-    if returned >= limit:
+    if offset + limit < total:
         links.append(f'<{base}?offset={offset + limit}&limit={limit}>; rel="next"')
     return ", ".join(links) or None
 
 
-def _count_datasets(catalog: dict[str, Any]) -> int:
-    datasets = catalog.get("dataset", [])
-    return len(datasets) if isinstance(datasets, list) else 1
+def _page_of(result: Any) -> tuple[dict[str, Any], int]:
+    """``build_catalog``'s answer as (catalog, total): a dict with ``.total``, or a (catalog, total) pair."""
+    if isinstance(result, tuple):
+        return result[0], int(result[1])
+    datasets = result.get("dataset", [])
+    counted = len(datasets) if isinstance(datasets, list) else 1
+    return result, int(getattr(result, "total", counted))
 
 
 def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
@@ -73,12 +77,13 @@ def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
             message = await read_message(request, ctx, "CatalogRequestMessage")
             offset, limit = _page(request)
             module = _catalog_module()
-            catalog = await run_in_threadpool(module.build_catalog, ctx, party, message.get("filter"), offset, limit)
-        except ConnectorError as exc:
+            result = await run_in_threadpool(module.build_catalog, ctx, party, message.get("filter"), offset, limit)
+            catalog, total = _page_of(result)
+        except DSP_ERRORS as exc:
             return dsp_error("CatalogError", exc)
         body = {"@context": [DSP_CONTEXT], **{k: v for k, v in catalog.items() if k != "@context"}}
         response = JSONResponse(body)
-        link = _links(request, offset, limit, _count_datasets(catalog))
+        link = _links(request, offset, limit, total)
         if link:
             response.headers["Link"] = link
         return response
@@ -89,9 +94,7 @@ def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
             party = await authenticate(request, ctx)
             module = _catalog_module()
             found = await run_in_threadpool(module.get_dataset, ctx, party, dataset_id)
-            if found is None:
-                raise ProcessNotFound(f"no dataset {dataset_id!r} for this caller", code="dataset_not_found")
-        except ConnectorError as exc:
+        except DSP_ERRORS as exc:
             return dsp_error("CatalogError", exc)
         return JSONResponse({"@context": [DSP_CONTEXT], **{k: v for k, v in found.items() if k != "@context"}})
 

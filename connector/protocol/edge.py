@@ -20,6 +20,8 @@ from connector.protocol.errors import MessageInvalid
 from connector.protocol.jsonld import DSP_CONTEXT, json_depth, normalise
 from connector.protocol.schemas import validate_message
 from connector.trust import Party
+from identity.errors import IdentityError
+from policies.errors import PolicyError
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -69,7 +71,11 @@ async def authenticate(request: Request, ctx: ConnectorContext) -> Party:
     return await ctx.trust.verify_request(request.headers.get("authorization"))
 
 
-def dsp_error(error_type: str, exc: ConnectorError, *, provider_pid: str | None = None,
+# Every error a DSP handler may raise on purpose; each becomes a DSP error body, never a traceback.
+DSP_ERRORS: tuple[type[Exception], ...] = (ConnectorError, PolicyError, IdentityError)
+
+
+def dsp_error(error_type: str, exc: Exception, *, provider_pid: str | None = None,
               consumer_pid: str | None = None) -> JSONResponse:
     """A ContractNegotiationError / TransferError / CatalogError body with ``code`` and ``reason``."""
     body: dict[str, Any] = {"@context": [DSP_CONTEXT], "@type": error_type}
@@ -78,10 +84,12 @@ def dsp_error(error_type: str, exc: ConnectorError, *, provider_pid: str | None 
             body["providerPid"] = provider_pid
         if consumer_pid:
             body["consumerPid"] = consumer_pid
-    body["code"] = exc.code
+    code = str(getattr(exc, "code", "error"))
+    status = int(getattr(exc, "status", 400) or 400) if isinstance(exc, ConnectorError | IdentityError) else 400
+    body["code"] = code
     body["reason"] = [str(exc)]
     allowed = getattr(exc, "allowed", None)
     if allowed:
         body["reason"].append("allowed now: " + ", ".join(allowed))
-    log.info("DSP %s %s: %s", error_type, exc.code, exc)
-    return JSONResponse(body, status_code=exc.status)
+    log.info("DSP %s %s: %s", error_type, code, exc)
+    return JSONResponse(body, status_code=status)

@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from connector import negotiation as neg
-from connector.errors import ConnectorError
-from connector.protocol.edge import authenticate, dsp_error, read_message
+from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_message
 from connector.protocol.processing import Answer, handle_once, message_digest
 from connector.storage.tables_protocol import NegotiationRow
 from connector.trust import Party
@@ -61,7 +60,7 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
                     return handle_once(ctx.sessions, digest, lambda session: handler(session, party, message))
 
             answer, new = await run_in_threadpool(work)
-        except ConnectorError as exc:
+        except DSP_ERRORS as exc:
             return dsp_error(ERROR_TYPE, exc, provider_pid=message.get("providerPid", ""),
                              consumer_pid=message.get("consumerPid", ""))
         if new:
@@ -135,7 +134,7 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
                     return neg.negotiation_body(neg.load(session, pid, role=role, party=party,  # type: ignore[arg-type]
                                                          for_update=False))
             body = await run_in_threadpool(read)
-        except ConnectorError as exc:
+        except DSP_ERRORS as exc:
             return dsp_error(ERROR_TYPE, exc, provider_pid=pid if role_of(ctx, pid) == "provider" else "",
                              consumer_pid=pid if role_of(ctx, pid) == "consumer" else "")
         return JSONResponse(body)
