@@ -138,3 +138,32 @@ ex:p a odrl:Agreement ; odrl:assigner ex:provider ; odrl:assignee ex:consumer ; 
     assert policies_equal(parse_policy(doc), agreement)
     catalog_offer = policy_to_jsonld(agreement, omit_target=True)
     assert "target" not in catalog_offer and "target" not in catalog_offer["permission"][0]
+
+
+def test_jsonld_output_validates_against_the_dsp_contract_schema() -> None:
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "data" / "dsp-2025-1-contract-schema.json").read_text("utf-8"))
+
+    def validator(definition: str) -> jsonschema.Draft201909Validator:
+        # one definition at a time: DSP's "Policy" is a oneOf in which a target-less offer matches both
+        # Offer and MessageOffer
+        return jsonschema.Draft201909Validator({"$ref": f"#/definitions/{definition}",
+                                                "definitions": schema["definitions"]})
+
+    agreement = ttl("""
+ex:p a odrl:Agreement ; odrl:assigner ex:provider ; odrl:assignee ex:consumer ; odrl:target ex:asset ;
+  odrl:permission [ odrl:action odrl:use ;
+      odrl:constraint [ odrl:or ( [ odrl:leftOperand odrl:purpose ; odrl:operator odrl:eq ; odrl:rightOperand "r" ]
+                                  [ odrl:leftOperand odrl:count ; odrl:operator odrl:lt ; odrl:rightOperand 5 ] ) ] ;
+      odrl:duty [ odrl:action odrl:delete ] ] ;
+  odrl:prohibition [ odrl:action odrl:distribute ] .
+""")
+    offer = ttl(BASE.replace("odrl:Offer", "odrl:Offer ; odrl:target ex:asset"))
+    cases = [("Agreement", policy_to_jsonld(agreement)), ("Offer", policy_to_jsonld(offer, omit_target=True)),
+             ("MessageOffer", policy_to_jsonld(offer))]
+    for definition, doc in cases:
+        body = {k: v for k, v in doc.items() if k != "@context"}
+        errors = sorted(validator(definition).iter_errors(body), key=str)
+        assert not errors, (definition, [e.message for e in errors])
+    assert list(validator("Offer").iter_errors({k: v for k, v in policy_to_jsonld(offer).items() if k != "@context"}))
