@@ -47,6 +47,41 @@ class CatalogParty(Protocol):
     def facts(self) -> Mapping[str, Any]: ...
 
 
+class CatalogPage(dict[str, Any]):
+    """The DSP ``Catalog`` (a plain dict for the protocol edge) plus ``total``: all datasets the caller may see."""
+
+    total: int = 0
+
+
+class OfferMatch(tuple[dict[str, Any], str, str]):
+    """``(offer, asset_id, approval)`` as the negotiation unpacks it, plus ``definition``, ``asset``, ``policy``.
+
+    ``offer`` is the catalog form (no ``target``); ``policy`` is the parsed message form (with ``target``).
+    """
+
+    definition: ContractDefinition
+    asset: Asset
+    policy: Policy
+
+    def __new__(cls, definition: ContractDefinition, asset: Asset, policy: Policy,
+                offer: dict[str, Any]) -> OfferMatch:
+        match = super().__new__(cls, (offer, asset.id, definition.approval))
+        match.definition, match.asset, match.policy = definition, asset, policy
+        return match
+
+    @property
+    def offer(self) -> dict[str, Any]:
+        return self[0]
+
+    @property
+    def asset_id(self) -> str:
+        return self[1]
+
+    @property
+    def approval(self) -> str:
+        return self[2]
+
+
 @dataclass(frozen=True)
 class VisibleDataset:
     asset: Asset
@@ -189,10 +224,11 @@ def visible_datasets(ctx: Any, party: CatalogParty | None,
 # ---- the public API ------------------------------------------------------------------------------------
 
 def build_catalog(ctx: Any, party: CatalogParty | None, filter: Any = None, offset: int = 0,
-                  limit: int = 50) -> tuple[dict[str, Any], int]:
-    """The DSP ``Catalog`` page for ``party`` and the total number of datasets it may see.
+                  limit: int = 50) -> CatalogPage:
+    """The DSP ``Catalog`` page for ``party``; ``.total`` is the number of datasets it may see in all.
 
     ``filter`` is the DSP message's ``filter`` (EDC criteria over asset fields) or already-parsed criteria.
+    Use ``catalog_page`` for the ``(catalog, total)`` pair.
     """
     if offset < 0 or not 1 <= limit <= MAX_LIMIT:
         raise QueryError(f"offset must be >= 0 and limit from 1 to {MAX_LIMIT}", code="catalog_paging_invalid")
@@ -200,16 +236,24 @@ def build_catalog(ctx: Any, party: CatalogParty | None, filter: Any = None, offs
         else criteria_from_filter(filter)
     visible = visible_datasets(ctx, party, criteria)
     page = visible[offset:offset + limit]
-    catalog: dict[str, Any] = {
+    catalog = CatalogPage({
         "@context": [DSP_CONTEXT],
         "@id": f"{ctx.did}#catalog",
         "@type": "Catalog",
         "participantId": ctx.did,
         "service": [data_service(ctx)],
-    }
+    })
     if page:
         catalog["dataset"] = [dataset_json(ctx, v) for v in page]
-    return catalog, len(visible)
+    catalog.total = len(visible)
+    return catalog
+
+
+def catalog_page(ctx: Any, party: CatalogParty | None, filter: Any = None, offset: int = 0,
+                 limit: int = 50) -> tuple[dict[str, Any], int]:
+    """``(catalog, total)``: the same as ``build_catalog`` as a pair."""
+    catalog = build_catalog(ctx, party, filter, offset, limit)
+    return dict(catalog), catalog.total
 
 
 def get_dataset(ctx: Any, party: CatalogParty | None, dataset_id: str) -> dict[str, Any]:
@@ -227,12 +271,12 @@ def get_dataset(ctx: Any, party: CatalogParty | None, dataset_id: str) -> dict[s
     raise NotFoundError(f"no dataset {dataset_id!r} for this caller", code="dataset_not_found")
 
 
-def find_offer(ctx: Any, party: CatalogParty | None,
-               offer: str) -> tuple[ContractDefinition, Asset, Policy] | None:
-    """Trace an offer id back to (contract definition, asset, offered Policy) if ``party`` may still take it.
+def find_offer(ctx: Any, party: CatalogParty | None, offer: str) -> OfferMatch | None:
+    """Trace an offer id back to what was offered, if ``party`` may still take it.
 
-    The Policy is the offer in DSP message form: ``@id`` = the offer id, ``assigner`` = our DID and
-    ``target`` = the asset id, so a consumer's ContractRequestMessage can be compared with it as it is.
+    The result unpacks as ``(offer JSON in catalog form, asset id, approval)`` and carries ``.definition``
+    (the contract definition), ``.asset`` and ``.policy``: the offer in DSP message form (``@id`` = the offer
+    id, ``assigner`` = our DID, ``target`` = the asset id) parsed by the policy engine.
     None when the id is not ours, anything it names is gone, the contract policy changed since the offer
     was made, the asset no longer matches the selector, or the access policy does not permit ``party``.
     """
@@ -255,5 +299,8 @@ def find_offer(ctx: Any, party: CatalogParty | None,
         return None
     if not access_permits(ctx, access.parsed(), party, asset):
         return None
-    document = {"@context": [DSP_CONTEXT], **offer_json(ctx, definition, asset, contract, with_target=True)}
-    return definition, asset, parse_policy(document, format="json-ld")
+    # a policy outside a DSP message needs the DSP ODRL profile context too; the stored policy names both
+    context = contract.policy.get("@context") or [DSP_CONTEXT]
+    document = {"@context": context, **offer_json(ctx, definition, asset, contract, with_target=True)}
+    policy = parse_policy(document, format="json-ld")
+    return OfferMatch(definition, asset, policy, offer_json(ctx, definition, asset, contract))
