@@ -39,7 +39,7 @@ class Profile:
     contexts: Mapping[str, dict] = field(default_factory=lambda: MappingProxyType({}))  # type: ignore[type-arg]
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _profiles: dict[str, Profile] = {}
 _operands: dict[str, LeftOperandSpec] = {}
 _prefixes: dict[str, str] = {}
@@ -125,8 +125,11 @@ def _ensure_builtins() -> None:
     global _builtins_loaded
     if _builtins_loaded:
         return
-    _builtins_loaded = True
-    from policies.profiles import catenax, xborder
+    with _lock:  # re-entrant: register() takes it too; other threads wait until both are in
+        if _builtins_loaded:
+            return
+        from policies.profiles import catenax, xborder
 
-    register(xborder.PROFILE)
-    register(catenax.PROFILE)
+        register(xborder.PROFILE)
+        register(catenax.PROFILE)
+        _builtins_loaded = True
