@@ -15,6 +15,7 @@ Everyone in the connector calls :meth:`AuditLog.record` for every decision, on t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import rfc8785
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -184,6 +185,34 @@ def _engine_lock(url: str) -> threading.Lock:
         return _locks.setdefault(url, threading.Lock())
 
 
+class AuditTransaction:
+    """Entries appended inside :meth:`AuditLog.transaction`; ``conn`` is shared with the caller's writes."""
+
+    def __init__(self, conn: Connection, head: tuple[int, str]) -> None:
+        self.conn = conn
+        self.head = head
+        self.entries: list[AuditEntry] = []
+
+    def record(self, kind: str, **fields: Any) -> AuditEntry:
+        if not isinstance(kind, str) or not kind or len(kind) > 80:
+            raise AuditError("an audit entry needs a kind of 1 to 80 characters")
+        clean = _jsonable({k: v for k, v in fields.items() if v is not None})
+        for name in _INDEXED:
+            if name in clean and not isinstance(clean[name], str):
+                clean[name] = str(clean[name])
+        seq, prev = self.head[0] + 1, self.head[1]
+        now = _now_iso()
+        body = canonical({"seq": seq, "time": now, "kind": kind, "fields": clean})
+        digest = chain_hash(prev, body)
+        self.conn.execute(insert(AuditEntryRow), {
+            "seq": seq, "time": now, "kind": kind, "body": body.decode("utf-8"), "prev_hash": prev,
+            "hash": digest, **{name: clean.get(name) for name in _INDEXED}})
+        entry = AuditEntry(seq, now, kind, clean, prev, digest)
+        self.head = (seq, digest)
+        self.entries.append(entry)
+        return entry
+
+
 class AuditLog:
     """The connector's audit trail in its database; safe to share between threads.
 
@@ -201,7 +230,11 @@ class AuditLog:
         self._did = did
         self._every = checkpoint_every
         bind = sessions.kw.get("bind")
-        self._url = str(getattr(bind, "url", id(sessions)))
+        if not isinstance(bind, Engine):
+            raise AuditError("the audit log needs a sessionmaker bound to an engine")
+        self._engine = bind
+        self._head: tuple[int, str] | None = None  # cached chain head (SQLite: one writer process)
+        self._url = str(bind.url)
         self._is_pg = getattr(getattr(bind, "dialect", None), "name", "") == "postgresql"
         self._lock = _engine_lock(self._url)
 
@@ -213,45 +246,46 @@ class AuditLog:
     # ---- writing ---------------------------------------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> AuditEntry:
         """Append one entry; ``fields`` are free-form (process_id, agreement_id, counterparty, decision, ...)."""
-        if not isinstance(kind, str) or not kind or len(kind) > 80:
-            raise AuditError("an audit entry needs a kind of 1 to 80 characters")
-        clean = _jsonable({k: v for k, v in fields.items() if v is not None})
-        for name in _INDEXED:
-            if name in clean and not isinstance(clean[name], str):
-                clean[name] = str(clean[name])
-        with self._lock:
-            for _attempt in range(5):
-                try:
-                    entry = self._append(kind, clean)
-                    break
-                except IntegrityError:  # another process appended the same seq first: read the head again
-                    continue
-            else:
-                raise AuditError("could not append to the audit trail: too much contention", status=503)
-        if self._signer is not None and entry.seq % self._every == 0:
-            self.checkpoint()
-        return entry
+        for _attempt in range(5):
+            try:
+                with self.transaction() as tx:
+                    return tx.record(kind, **fields)
+            except IntegrityError:  # another process appended the same seq first: read the head again
+                self._head = None
+        raise AuditError("could not append to the audit trail: too much contention", status=503)
 
-    def _append(self, kind: str, clean: dict[str, Any]) -> AuditEntry:
-        try:
-            with self._sessions.begin() as session:
-                if self._is_pg:
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
-                last = session.execute(
-                    select(AuditEntryRow.seq, AuditEntryRow.hash).order_by(AuditEntryRow.seq.desc()).limit(1)
-                ).first()
-                seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-                now = _now_iso()
-                body = canonical({"seq": seq, "time": now, "kind": kind, "fields": clean})
-                digest = chain_hash(prev, body)
-                session.add(AuditEntryRow(
-                    seq=seq, time=now, kind=kind, body=body.decode("utf-8"), prev_hash=prev, hash=digest,
-                    **{name: clean.get(name) for name in _INDEXED}))
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise AuditError(f"cannot write the audit trail: {exc.__class__.__name__}", status=503) from exc
-        return AuditEntry(seq, now, kind, clean, prev, digest)
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[AuditTransaction]:
+        """Append entries in one database transaction, together with the caller's own writes on ``tx.conn``.
+
+        WHY: the data plane counts a use and logs the decision in a single commit, so a crash can never
+        leave a counted use without its audit entry (or the reverse), and the hot path pays one commit.
+        Raising inside the block rolls back both. No ``await`` may happen inside (a thread lock is held).
+        """
+        with self._lock:
+            try:
+                with self._engine.begin() as conn:
+                    if self._is_pg:
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+                    head = None if self._is_pg else self._head
+                    if head is None:
+                        last = conn.execute(select(AuditEntryRow.seq, AuditEntryRow.hash)
+                                            .order_by(AuditEntryRow.seq.desc()).limit(1)).first()
+                        head = (last[0], last[1]) if last else (0, GENESIS)
+                    tx = AuditTransaction(conn, head)
+                    yield tx
+            except IntegrityError:
+                self._head = None
+                raise
+            except SQLAlchemyError as exc:
+                self._head = None
+                raise AuditError(f"cannot write the audit trail: {exc.__class__.__name__}", status=503) from exc
+            except BaseException:
+                raise
+            self._head = tx.head
+        if self._signer is not None and tx.entries and (
+                tx.entries[-1].seq // self._every > (tx.entries[0].seq - 1) // self._every):
+            self.checkpoint()
 
     def checkpoint(self) -> str | None:
         """Sign the current chain head (no-op without a signer or when nothing changed since the last one)."""

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.dataplane.errors import DataPlaneError, TokenInvalid
 from connector.dataplane.service import DUTY_HEADER, DataPlane
@@ -62,18 +62,40 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
+class CorrelationMiddleware:
+    """Take ``X-Correlation-Id`` from the request (or mint one), log under it, and echo it back.
+
+    A plain ASGI middleware: unlike ``@app.middleware("http")`` it adds no extra task per request and
+    never buffers a streaming body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = dict(scope.get("headers") or []).get(CORRELATION_HEADER.lower().encode("latin-1"))
+        corr = raw.decode("latin-1") if raw else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (CORRELATION_HEADER.encode("latin-1"),
+                                                            corr.encode("latin-1"))]
+            await send(message)
+
+        with correlation(corr):
+            await self.app(scope, receive, send_with_id)
+
+
 def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576) -> FastAPI:
     """The data-port app over an existing :class:`DataPlane`."""
     app = FastAPI(title="Pactum data plane", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dataplane = dataplane
 
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Any) -> Response:
-        corr = request.headers.get(CORRELATION_HEADER) or uuid.uuid4().hex
-        with correlation(corr):
-            response: Response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = corr
-        return response
+    app.add_middleware(CorrelationMiddleware)
 
     @app.exception_handler(ConnectorError)
     async def connector_error(_request: Request, exc: ConnectorError) -> JSONResponse:
@@ -92,22 +114,22 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576) ->
         return problem(exc.status_code, "HTTP error", str(exc.detail), "http_error")
 
     async def serve(request: Request, transfer_id: str, path: str | None) -> Response:
-        grant = await dataplane.authorize(transfer_id, _bearer(request), sub_path=path)
-        range_header = request.headers.get("range")
-        body, transform = await dataplane.open_release(grant, path, range_header)
-        chunks: AsyncIterator[bytes] = transform(body.chunks) if transform else body.chunks
-        headers: dict[str, str] = {}
+        release = await dataplane.release(transfer_id, _bearer(request), sub_path=path,
+                                          range_header=request.headers.get("range"))
+        body = release.body
+        headers: dict[str, str] = {"X-Pactum-Uses": str(release.grant.uses)}
         status = 200
-        if transform is None:
+        if not release.transformed:
             headers["Accept-Ranges"] = "bytes"
             if body.byte_range is not None and body.size is not None:
                 status = 206
                 headers["Content-Range"] = f"bytes {body.byte_range.start}-{body.byte_range.end}/{body.size}"
-            if body.length is not None:
-                headers["Content-Length"] = str(body.length)
-        headers["X-Pactum-Uses"] = str(grant.uses)
-        return StreamingResponse(dataplane.released(chunks, grant, partial=status == 206), status_code=status,
-                                 media_type=body.content_type, headers=headers)
+        if release.data is not None:
+            return Response(release.data, status_code=status, media_type=body.content_type, headers=headers)
+        if not release.transformed and body.length is not None:
+            headers["Content-Length"] = str(body.length)
+        assert release.stream is not None
+        return StreamingResponse(release.stream, status_code=status, media_type=body.content_type, headers=headers)
 
     @app.get("/data/{transfer_id}")
     async def data(request: Request, transfer_id: str) -> Response:

@@ -55,11 +55,11 @@ from connector.dataplane.types import (
 )
 from connector.errors import ConnectorError
 from connector.logs import CORRELATION_HEADER, current_correlation_id
+from connector.storage.tables_audit import AuditEntryRow
 from connector.storage.tables_dataplane import (
     DpDutyRow,
     DpEdrRow,
     DpEventRow,
-    DpTokenRow,
     DpTransferRow,
     DpUsageRow,
 )
@@ -79,6 +79,15 @@ FULFILMENT_TYP = "pactum-duty-fulfilment+jwt"
 FULFILMENT_TYPE = "PactumDutyFulfilment"
 
 
+SMALL_BODY = 64 * 1024
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 @dataclass(frozen=True)
 class Grant:
     """A data request that passed every check; ``uses`` is the agreement's use count including this one."""
@@ -87,6 +96,17 @@ class Grant:
     uses: int
     fields: FieldRule | None
     report: Report
+
+
+@dataclass
+class Release:
+    """A granted request ready to answer: ``data`` (small bodies, already logged) or ``stream``."""
+
+    grant: Grant
+    body: SourceBody
+    transformed: bool
+    data: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -154,6 +174,9 @@ class DataPlane:
         self.fulfilment_grace = fulfilment_grace
         self.tokens = TokenService(sessions, key, kid=kid, issuer=did, access_lifetime=token_lifetime)
         self._transfers: dict[str, TransferInfo] = {}
+        self._local_state: dict[str, tuple[str, str | None]] = {}
+        self._fields: dict[str, FieldRule | None] = {}
+        self._events: dict[str, tuple[Event, ...]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.monitor_wakeup: Callable[[], None] | None = None  # set by the policy monitor
 
@@ -243,6 +266,8 @@ class DataPlane:
         except IntegrityError:
             pass  # another transfer of the same agreement created it first
         self._transfers[transfer.transfer_id] = transfer
+        self._local_state[transfer.transfer_id] = ("active", None)
+        self._fields.pop(transfer.transfer_id, None)
         if self.monitor_wakeup:
             self.monitor_wakeup()
 
@@ -250,6 +275,7 @@ class DataPlane:
         with self.sessions.begin() as session:
             session.execute(update(DpTransferRow).where(DpTransferRow.transfer_id == transfer_id)
                             .values(state=state, reason=reason))
+        self._local_state[transfer_id] = (state, reason)
         revoked = self.tokens.revoke_transfer(transfer_id, f"transfer {state}: {reason}")
         info = self._transfers.get(transfer_id)
         self.audit.record(f"transfer.dataplane.{state}", process_id=transfer_id,
@@ -261,9 +287,11 @@ class DataPlane:
         self._set_state(transfer_id, "suspended", reason)
 
     def terminate(self, transfer_id: str, reason: str) -> None:
+        """Stop serving for good: tokens revoked at once, a replay is refused with this reason."""
         self._set_state(transfer_id, "terminated", reason)
 
     def complete(self, transfer_id: str) -> None:
+        """The transfer is done: tokens revoked at once."""
         self._set_state(transfer_id, "completed", "completed")
 
     def running_transfers(self) -> list[TransferInfo]:
@@ -299,15 +327,40 @@ class DataPlane:
         self._transfers[transfer_id] = info
         return info
 
+    def _state(self, transfer_id: str) -> tuple[str, str | None]:
+        """The data plane's own state of a transfer (active, suspended, ...), cached; written only here."""
+        cached = self._local_state.get(transfer_id)
+        if cached is None:
+            with self.sessions() as session:
+                row = session.execute(select(DpTransferRow.state, DpTransferRow.reason)
+                                      .where(DpTransferRow.transfer_id == transfer_id)).first()
+            if row is None:
+                raise UnknownTransfer(f"no transfer {transfer_id!r} on this data plane")
+            cached = (row[0], row[1])
+            self._local_state[transfer_id] = cached
+        return cached
+
+    def _field_rule(self, transfer: TransferInfo) -> FieldRule | None:
+        """Fields the agreement's anonymize duties require hiding (static per agreement, so cached)."""
+        if transfer.transfer_id not in self._fields:
+            report = self.evaluate(transfer, 0)
+            self._fields[transfer.transfer_id] = field_rule(report.duties, transfer.asset.properties)
+        return self._fields[transfer.transfer_id]
+
     # ================================================================================ provider: per request
     def events(self, agreement_id: str) -> tuple[Event, ...]:
-        """Duty-relevant events recorded under an agreement, as policy-engine events."""
+        """Duty-relevant events recorded under an agreement, as policy-engine events (cached until a new one)."""
+        cached = self._events.get(agreement_id)
+        if cached is not None:
+            return cached
         with self.sessions() as session:
             rows = session.execute(select(DpEventRow).where(DpEventRow.agreement_id == agreement_id,
                                                             DpEventRow.action != "pactum:registered")).scalars()
-            return tuple(Event(action=r.action, target=r.target, time=_aware(r.time),
-                               outcome=r.outcome,  # type: ignore[arg-type]
-                               parameters=json.loads(r.parameters)) for r in rows)
+            events = tuple(Event(action=r.action, target=r.target, time=_aware(r.time),
+                                 outcome=r.outcome,  # type: ignore[arg-type]
+                                 parameters=json.loads(r.parameters)) for r in rows)
+        self._events[agreement_id] = events
+        return events
 
     def evaluate(self, transfer: TransferInfo, uses: int, now: datetime | None = None) -> Report:
         """The agreement policy evaluated for one use of the asset by the consumer, right now."""
@@ -334,32 +387,27 @@ class DataPlane:
                           code=exc.code, reason=str(exc))
         return exc
 
-    async def authorize(self, transfer_id: str, token: str | None, *, now: datetime | None = None,
-                        sub_path: str | None = None) -> Grant:
-        """Every check, on every request; counts one use of the agreement when all pass."""
+    async def check(self, transfer_id: str, token: str | None, *, now: datetime | None = None,
+                    sub_path: str | None = None) -> TransferInfo:
+        """Token (signature, expiry, transfer, revocation), transfer state, credentials, path: no writes."""
         if not token:
             raise self._refuse(TokenInvalid("missing bearer token (Authorization header)"), transfer_id)
         try:
             claims = self.tokens.verify(token, transfer_id=transfer_id, allow_revoked=True,
                                         now=now.timestamp() if now else None)
-        except TokenInvalid as exc:
+            transfer = self.transfer(transfer_id)
+        except ConnectorError as exc:
             raise self._refuse(exc, transfer_id) from None
-        transfer = self.transfer(transfer_id)
-        with self.sessions() as session:
-            row = session.execute(
-                select(DpTokenRow.revoked_at, DpTokenRow.revoked_reason, DpTransferRow.state, DpTransferRow.reason)
-                .join(DpTransferRow, DpTransferRow.transfer_id == DpTokenRow.transfer_id)
-                .where(DpTokenRow.jti == claims.jti)).first()
-        if row is None:
-            raise self._refuse(TokenInvalid("token is not known to this data plane"), transfer_id, transfer)
-        if row[0] is not None:
-            raise self._refuse(TokenInvalid(f"token revoked: {row[1]}", code="token_revoked"), transfer_id, transfer)
-        if row[2] != "active":
-            raise self._refuse(TransferNotActive(f"transfer is {row[2]}: {row[3]}"), transfer_id, transfer)
+        reason = self.tokens.revocation_reason(claims.jti, transfer_id)
+        if reason is not None:
+            raise self._refuse(TokenInvalid(f"token revoked: {reason}", code="token_revoked"), transfer_id, transfer)
+        state, why = self._state(transfer_id)
+        if state != "active":
+            raise self._refuse(TransferNotActive(f"transfer is {state}: {why}"), transfer_id, transfer)
         if self.states is not None:
-            state = await _maybe_await(self.states.state_of(transfer_id))
-            if state != STARTED:
-                raise self._refuse(TransferNotActive(f"transfer is {state or 'unknown'}, not {STARTED}"),
+            dsp_state = await _maybe_await(self.states.state_of(transfer_id))
+            if dsp_state != STARTED:
+                raise self._refuse(TransferNotActive(f"transfer is {dsp_state or 'unknown'}, not {STARTED}"),
                                    transfer_id, transfer)
         if self.revocation is not None:
             revoked = await _maybe_await(self.revocation(transfer.consumer_did, transfer.credentials))
@@ -370,7 +418,13 @@ class DataPlane:
             self._check_path(transfer, sub_path)
         except ConnectorError as exc:
             raise self._refuse(exc, transfer_id, transfer) from None
-        return self._count_and_evaluate(transfer, now)
+        return transfer
+
+    async def authorize(self, transfer_id: str, token: str | None, *, now: datetime | None = None,
+                        sub_path: str | None = None) -> Grant:
+        """Every check, on every request; counts one use of the agreement when all pass."""
+        transfer = await self.check(transfer_id, token, now=now, sub_path=sub_path)
+        return self.count_use(transfer, now=now)
 
     def _check_path(self, transfer: TransferInfo, sub_path: str | None) -> None:
         """Refuse a sub path that leaves the asset (before a use is counted, so a refusal changes nothing)."""
@@ -383,30 +437,75 @@ class DataPlane:
                 ".." in sub_path.split("/") or sub_path.startswith("/") or "://" in sub_path):
             raise PathRefused(f"path {sub_path!r} is not allowed for an HTTP backend")
 
-    def _count_and_evaluate(self, transfer: TransferInfo, now: datetime | None) -> Grant:
-        """One atomic UPDATE ... WHERE used < limit, then the policy at the new count; rolled back on deny."""
-        session = self.sessions()
+    def count_use(self, transfer: TransferInfo, *, now: datetime | None = None, kind: str = "data.request",
+                  **audit_fields: Any) -> Grant:
+        """Count one use and log the decision in ONE transaction; rolled back (nothing changed) on refusal.
+
+        The count is a single ``UPDATE ... SET used = used + 1 WHERE used < limit`` (atomic on SQLite and
+        PostgreSQL under concurrent requests); the policy is then evaluated at the new count.
+        """
+        stmt = (update(DpUsageRow)
+                .where(DpUsageRow.agreement_id == transfer.agreement_id,
+                       (DpUsageRow.use_limit.is_(None)) | (DpUsageRow.used < DpUsageRow.use_limit))
+                .values(used=DpUsageRow.used + 1)
+                .returning(DpUsageRow.used))
+        for attempt in range(3):
+            try:
+                with self.audit.transaction() as tx:
+                    uses = tx.conn.execute(stmt).scalar()
+                    if uses is None:
+                        raise UsageExhausted("the agreement's permitted number of uses is used up")
+                    report = self.evaluate(transfer, int(uses), now)
+                    if report.decision != "permit":
+                        reasons = "; ".join(report.reasons[:3]) or "the agreement policy does not permit this use"
+                        raise AccessRefused(f"agreement no longer permits use: {reasons}", code="policy_denied")
+                    fields = self._field_rule(transfer)
+                    tx.record(kind, process_id=transfer.transfer_id, agreement_id=transfer.agreement_id,
+                              counterparty=transfer.consumer_did, decision="permit", uses=int(uses),
+                              anonymized=sorted(fields.fields) if fields else None, **audit_fields)
+                return Grant(transfer, int(uses), fields, report)
+            except IntegrityError:  # another writer moved the audit chain on; try again with the new head
+                if attempt == 2:
+                    raise self._refuse(DataPlaneError("audit trail busy", code="audit_busy", status=503),
+                                       transfer.transfer_id, transfer) from None
+            except ConnectorError as exc:
+                raise self._refuse(exc, transfer.transfer_id, transfer) from None
+        raise AssertionError("unreachable")
+
+    async def release(self, transfer_id: str, token: str | None, *, sub_path: str | None = None,
+                      range_header: str | None = None) -> Release:
+        """Check, open, count and log one data request; small bodies are read whole (one commit in all)."""
+        transfer = await self.check(transfer_id, token, sub_path=sub_path)
+        fields = self._field_rule(transfer)
+        location = resolve_address(transfer.asset.data_address, self.data_sources)
+        declared = transfer.asset.properties.get("contentType")
+        corr = current_correlation_id()
         try:
-            with session.begin():
-                result = session.execute(
-                    update(DpUsageRow)
-                    .where(DpUsageRow.agreement_id == transfer.agreement_id,
-                           (DpUsageRow.use_limit.is_(None)) | (DpUsageRow.used < DpUsageRow.use_limit))
-                    .values(used=DpUsageRow.used + 1)
-                    .returning(DpUsageRow.used))
-                uses = result.scalar()
-                if uses is None:
-                    raise UsageExhausted("the agreement's permitted number of uses is used up")
-                report = self.evaluate(transfer, int(uses), now)
-                if report.decision != "permit":
-                    reasons = "; ".join(report.reasons[:3]) or "the agreement policy does not permit this use"
-                    raise AccessRefused(f"agreement no longer permits use: {reasons}", code="policy_denied")
+            # a transform rewrites bytes, so ranges cannot be honoured; the full (anonymised) stream is sent
+            body = await open_source(location, sub_path=sub_path, range_header=None if fields else range_header,
+                                     client=self.http, content_type=str(declared) if declared else None,
+                                     correlation={CORRELATION_HEADER: corr} if corr else None)
+            transform = transform_for(body.content_type, body.name, fields)
         except ConnectorError as exc:
-            raise self._refuse(exc, transfer.transfer_id, transfer) from None
-        finally:
-            session.close()
-        duties = report.duties
-        return Grant(transfer, int(uses), field_rule(duties, transfer.asset.properties), report)
+            raise self._refuse(exc, transfer_id, transfer) from None
+        chunks = transform(body.chunks) if transform else body.chunks
+        partial = body.byte_range is not None
+        if body.length is not None and body.length <= SMALL_BODY:
+            try:
+                data = b"".join([chunk async for chunk in chunks])
+            except ConnectorError as exc:
+                raise self._refuse(exc, transfer_id, transfer) from None
+            digest = Digest()
+            digest.update(data)
+            grant = self.count_use(transfer, kind="data.sent", bytes=digest.size, digest=digest.value,
+                                   partial=partial or None)
+            return Release(grant, body, transform is not None, data=data)
+        try:
+            grant = self.count_use(transfer)
+        except ConnectorError:
+            await _close(body.chunks)
+            raise
+        return Release(grant, body, transform is not None, stream=self.released(chunks, grant, partial=partial))
 
     async def open_release(self, grant: Grant, sub_path: str | None, range_header: str | None
                            ) -> tuple[SourceBody, Transform | None]:
@@ -415,7 +514,6 @@ class DataPlane:
         location = resolve_address(transfer.asset.data_address, self.data_sources)
         declared = transfer.asset.properties.get("contentType")
         corr = current_correlation_id()
-        # a transform rewrites bytes, so ranges cannot be honoured; the full (anonymised) stream is sent
         body = await open_source(location, sub_path=sub_path, range_header=None if grant.fields else range_header,
                                  client=self.http, content_type=str(declared) if declared else None,
                                  correlation={CORRELATION_HEADER: corr} if corr else None)
@@ -433,14 +531,22 @@ class DataPlane:
             complete = True
         finally:
             t = grant.transfer
-            with self.sessions.begin() as session:
-                session.execute(update(DpTransferRow).where(DpTransferRow.transfer_id == t.transfer_id)
-                                .values(bytes_sent=DpTransferRow.bytes_sent + digest.size,
-                                        last_digest=digest.value))
             self.audit.record("data.sent", process_id=t.transfer_id, agreement_id=t.agreement_id,
                               counterparty=t.consumer_did, decision="permit", bytes=digest.size,
-                              digest=digest.value, uses=grant.uses, complete=complete, partial=partial,
+                              digest=digest.value, uses=grant.uses, complete=complete, partial=partial or None,
                               anonymized=sorted(grant.fields.fields) if grant.fields else None)
+
+    def last_sent_digest(self, transfer_id: str) -> str | None:
+        """The digest of the last complete body sent for a transfer (from the audit trail)."""
+        with self.sessions() as session:
+            bodies = session.execute(select(AuditEntryRow.body).where(
+                AuditEntryRow.process_id == transfer_id, AuditEntryRow.kind == "data.sent")
+                .order_by(AuditEntryRow.seq.desc()).limit(5)).scalars().all()
+        for body in bodies:
+            fields = json.loads(body).get("fields", {})
+            if fields.get("complete", True) and not fields.get("partial"):
+                return str(fields.get("digest")) if fields.get("digest") else None
+        return None
 
     # ================================================================================ provider: push
     async def _push(self, transfer: TransferInfo, on_complete: OnComplete | None) -> None:
@@ -455,7 +561,7 @@ class DataPlane:
             headers[CORRELATION_HEADER] = corr
         headers[DUTY_HEADER] = f"{self.data_url}/duties/{transfer.transfer_id}/fulfilment"
         try:
-            grant = self._count_and_evaluate(transfer, None)
+            grant = self.count_use(transfer)
             body, transform = await self.open_release(grant, None, None)
             chunks = transform(body.chunks) if transform else body.chunks
             digest = Digest()
@@ -505,10 +611,7 @@ class DataPlane:
             raise ReceiptInvalid("receipt names another agreement")
         key = await self._verified_statement_key(str(header["kid"]), transfer.consumer_did)
         self.audit.store_receipt(jws, key, role="received")
-        with self.sessions() as session:
-            sent = session.execute(select(DpTransferRow.last_digest)
-                                   .where(DpTransferRow.transfer_id == transfer_id)).scalar()
-        expected = expected_digest or sent
+        expected = expected_digest or self.last_sent_digest(transfer_id)
         if expected and expected != payload["digest"]:
             self.audit.record("receipt.mismatch", process_id=transfer_id, agreement_id=transfer.agreement_id,
                               counterparty=transfer.consumer_did, decision="flag",
@@ -523,6 +626,7 @@ class DataPlane:
         with self.sessions.begin() as session:
             session.add(DpEventRow(agreement_id=agreement_id, action=action, target=target, time=datetime.now(UTC),
                                    outcome=outcome, parameters=json.dumps(dict(parameters or {}), default=str)))
+        self._events.pop(agreement_id, None)
 
     def _track_provider_duties(self, transfer: TransferInfo) -> None:
         """Expect a deletion report by the delete duty's deadline (+ grace) for this agreement."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from identity.keys import KeyPair
 TOKEN_TYP = "pactum-edr+jwt"
 ACCESS_LIFETIME = 600
 REFRESH_LIFETIME = 24 * 3600
+VERIFIED_CACHE = 10_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,12 @@ class TokenService:
         self._issuer = issuer
         self.access_lifetime = access_lifetime
         self.refresh_lifetime = refresh_lifetime
+        # WHY caches: signature checks and revocation lookups sit on every data request. A token's claims
+        # never change once verified; revocations are written through this object (one data-plane process
+        # per database), so the in-memory set is exact once a transfer's past revocations are loaded.
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._revoked: dict[str, str] = {}
+        self._loaded: set[str] = set()
 
     def _sign(self, kind: str, transfer_id: str, agreement_id: str, subject: str, lifetime: int,
               now: int) -> tuple[str, str, int]:
@@ -98,10 +106,35 @@ class TokenService:
             raise TokenInvalid("token was issued for another transfer", code="token_wrong_transfer")
         jti = str(claims.get("jti", ""))
         if not allow_revoked:
-            self._check_not_revoked(jti)
+            reason = self.revocation_reason(jti, tid)
+            if reason is not None:
+                raise TokenInvalid(f"token revoked: {reason}", code="token_revoked")
         return TokenClaims(jti, tid, str(claims.get("agr", "")), str(claims.get("sub", "")), kind, exp)
 
+    def revocation_reason(self, jti: str, transfer_id: str) -> str | None:
+        """Why the token was revoked, or None while it is live."""
+        if transfer_id not in self._loaded:
+            from connector.storage.tables_dataplane import DpTokenRow
+
+            with self._sessions() as session:
+                rows = session.execute(select(DpTokenRow.jti, DpTokenRow.revoked_reason).where(
+                    DpTokenRow.transfer_id == transfer_id, DpTokenRow.revoked_at.is_not(None))).all()
+            for row_jti, reason in rows:
+                self._revoked[row_jti] = reason or "transfer ended"
+            self._loaded.add(transfer_id)
+        return self._revoked.get(jti)
+
     def _verify_signature(self, token: str) -> dict[str, Any]:
+        cached = self._verified.get(token)
+        if cached is not None:
+            return cached
+        claims = self._check_signature(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _check_signature(self, token: str) -> dict[str, Any]:
         try:
             parsed = parse_compact(token, max_bytes=8192)
         except CredentialError as exc:
@@ -112,17 +145,6 @@ class TokenService:
                                                                                   parsed.signing_input):
             raise TokenInvalid("token signature does not verify")
         return parsed.payload
-
-    def _check_not_revoked(self, jti: str) -> None:
-        from connector.storage.tables_dataplane import DpTokenRow
-
-        with self._sessions() as session:
-            row = session.execute(select(DpTokenRow.revoked_at, DpTokenRow.revoked_reason)
-                                  .where(DpTokenRow.jti == jti)).first()
-        if row is None:
-            raise TokenInvalid("token is not known to this data plane")
-        if row[0] is not None:
-            raise TokenInvalid(f"token revoked: {row[1] or 'transfer ended'}", code="token_revoked")
 
     def refresh(self, refresh_token: str, *, now: float | None = None) -> IssuedTokens:
         """Trade a valid refresh token for a new pair; the old pair is revoked (refresh tokens are single-use)."""
@@ -136,9 +158,12 @@ class TokenService:
         from connector.storage.tables_dataplane import DpTokenRow
 
         with self._sessions.begin() as session:
-            result = session.execute(
+            jtis = session.execute(
                 update(DpTokenRow)
                 .where(DpTokenRow.transfer_id == transfer_id, DpTokenRow.revoked_at.is_(None),
                        DpTokenRow.kind.in_(kinds))
-                .values(revoked_at=datetime.now(UTC), revoked_reason=reason))
-        return int(getattr(result, "rowcount", 0) or 0)
+                .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+                .returning(DpTokenRow.jti)).scalars().all()
+        for jti in jtis:
+            self._revoked[jti] = reason
+        return len(jtis)
