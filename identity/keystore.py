@@ -58,6 +58,16 @@ class KeyEntry:
     created: str
 
 
+def _check_params(params: dict[str, int]) -> dict[str, int]:
+    """Bounded scrypt parameters: a tampered file must not make ``open`` allocate gigabytes."""
+    n, r, p = params.get("n"), params.get("r"), params.get("p")
+    if not (isinstance(n, int) and 2**10 <= n <= 2**20 and n & (n - 1) == 0):
+        raise KeystoreError("scrypt n must be a power of two between 2**10 and 2**20")
+    if not (isinstance(r, int) and 1 <= r <= 32 and isinstance(p, int) and 1 <= p <= 16):
+        raise KeystoreError("scrypt r must be 1..32 and p 1..16")
+    return {"n": n, "r": r, "p": p}
+
+
 def _derive(passphrase: str, salt: bytes, params: dict[str, int]) -> bytes:
     kdf = Scrypt(salt=salt, length=32, n=params["n"], r=params["r"], p=params["p"])
     return kdf.derive(passphrase.encode("utf-8"))
@@ -69,7 +79,7 @@ class Keystore:
     def __init__(self, path: Path, passphrase: str, *, scrypt_params: dict[str, int] | None = None) -> None:
         self.path = Path(path)
         self._passphrase = passphrase
-        self._scrypt = dict(scrypt_params or DEFAULT_SCRYPT)
+        self._scrypt = _check_params(dict(scrypt_params or DEFAULT_SCRYPT))
         self._entries: dict[str, KeyEntry] = {}
         self._current: str | None = None
 
@@ -102,7 +112,7 @@ class Keystore:
         if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
             raise KeystoreError(f"keystore {p} has an unknown format")
         try:
-            params = {k: int(envelope["kdf"][k]) for k in ("n", "r", "p")}
+            params = _check_params({k: int(envelope["kdf"][k]) for k in ("n", "r", "p")})
             salt = b64url_decode(envelope["kdf"]["salt"])
             nonce = b64url_decode(envelope["nonce"])
             ciphertext = b64url_decode(envelope["ciphertext"])

@@ -102,3 +102,16 @@ def test_add_validations(tmp_path: Path) -> None:
             store.add(generate_key(), bad)
     with pytest.raises(KeystoreError, match="private"):
         store.add(generate_key().public_only(), "key-9")
+
+
+@pytest.mark.parametrize("kdf", [{"n": 3}, {"n": 2**30}, {"r": 0}, {"p": 100}, {"n": "x"}])
+def test_tampered_kdf_parameters_are_refused(tmp_path: Path, kdf: dict[str, object]) -> None:
+    path = tmp_path / "ks.json"
+    Keystore.create(path, "pw", scrypt_params=FAST)
+    envelope = json.loads(path.read_text())
+    envelope["kdf"].update(kdf)
+    path.write_text(json.dumps(envelope))
+    with pytest.raises(KeystoreError):
+        Keystore.open(path, "pw")
+    with pytest.raises(KeystoreError):
+        Keystore.create(tmp_path / "other.json", "pw", scrypt_params={**FAST, **kdf})  # type: ignore[dict-item]
