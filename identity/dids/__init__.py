@@ -2,6 +2,8 @@
 
 from identity.dids.document import (
     build_did_document,
+    credential_service,
+    data_service,
     find_service,
     find_verification_method,
     key_from_verification_method,
@@ -33,6 +35,8 @@ __all__ = [
     "UnsupportedDidMethod",
     "VerificationMethodNotFound",
     "build_did_document",
+    "credential_service",
+    "data_service",
     "did_key_document",
     "did_key_from_key",
     "did_web_from_url",

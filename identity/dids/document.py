@@ -148,3 +148,13 @@ def find_service(doc: dict[str, Any], service_type: str) -> dict[str, Any] | Non
         if service_type == types or (isinstance(types, list) and service_type in types):
             return svc
     return None
+
+
+def credential_service(endpoint: str, service_id: str = "#credential-service") -> dict[str, Any]:
+    """The DCP ``CredentialService`` entry verifiers use to find a holder's presentation endpoint."""
+    return {"id": service_id, "type": "CredentialService", "serviceEndpoint": endpoint}
+
+
+def data_service(endpoint: str, service_id: str = "#dsp") -> dict[str, Any]:
+    """The DSP ``DataService`` entry pointing at a connector's Dataspace Protocol endpoint."""
+    return {"id": service_id, "type": "DataService", "serviceEndpoint": endpoint}

@@ -93,6 +93,17 @@ def test_built_document_publishes_jwk_and_multikey_with_services() -> None:
         build_did_document("not-a-did", [("k", k1)])
 
 
+def test_service_helpers() -> None:
+    from identity.dids import credential_service, data_service
+
+    doc = build_did_document("did:web:example.com", [("key-1", generate_key())],
+                             [credential_service("https://example.com/cs"), data_service("https://example.com/dsp")])
+    assert find_service(doc, "CredentialService") == {
+        "id": "did:web:example.com#credential-service", "type": "CredentialService",
+        "serviceEndpoint": "https://example.com/cs"}
+    assert find_service(doc, "DataService")["serviceEndpoint"] == "https://example.com/dsp"
+
+
 def test_validate_rejects_non_documents() -> None:
     with pytest.raises(InvalidDidDocument):
         validate_did_document([])
