@@ -32,7 +32,17 @@ SUITES = {
     "eddsa-jcs-2022": ("jcs", "EdDSA"),
     "ecdsa-rdfc-2019": ("rdfc", "ES256"),
     "ecdsa-jcs-2019": ("jcs", "ES256"),
+    # legacy Linked Data proof type with the same hashing as eddsa-rdfc-2022 (no cryptosuite member)
+    "Ed25519Signature2020": ("rdfc", "EdDSA"),
 }
+LEGACY_MULTIBASE_TYPES = frozenset({"Ed25519Signature2020"})
+
+
+def suite_of(proof: dict[str, Any]) -> str | None:
+    """The suite a proof uses: its ``cryptosuite`` for DataIntegrityProof, else the legacy proof type."""
+    if proof.get("type") in LEGACY_MULTIBASE_TYPES:
+        return str(proof["type"])
+    return proof.get("cryptosuite") if proof.get("type") == "DataIntegrityProof" else None
 
 
 class DataIntegrityError(IdentityError):
@@ -103,7 +113,7 @@ def proof_config(document: dict[str, Any], proof: dict[str, Any]) -> dict[str, A
 
 def hash_data(document: dict[str, Any], proof: dict[str, Any]) -> bytes:
     """SHA-256(canon(proofConfig)) || SHA-256(canon(unsecured document)); the bytes that get signed."""
-    suite = proof.get("cryptosuite")
+    suite = suite_of(proof)
     if suite not in SUITES:
         raise DataIntegrityError(f"unsupported cryptosuite {suite!r}", code="alg_not_allowed")
     kind = SUITES[suite][0]
@@ -138,6 +148,9 @@ def sign_data_integrity(
         "proofPurpose": proof_purpose,
         **(extra or {}),
     }
+    if cryptosuite in LEGACY_MULTIBASE_TYPES:
+        proof["type"] = cryptosuite
+        del proof["cryptosuite"]
     if SUITES[cryptosuite][0] == "jcs" and "@context" in document:
         proof["@context"] = document["@context"]
     signature = key.sign(hash_data(document, proof))
@@ -150,7 +163,7 @@ def verify_proof_with_key(document: dict[str, Any], proof: dict[str, Any], key: 
     """Check one proof's signature with a known key (no DID resolution)."""
     if proof.get("type") in LEGACY_JWS_SUITES:
         return _verify_detached_jws(document, proof, key)
-    suite = proof.get("cryptosuite")
+    suite = suite_of(proof)
     if suite not in SUITES or key.alg != SUITES[suite][1]:
         return False
     try:
@@ -172,9 +185,9 @@ def _check_proof_shape(document: dict[str, Any], proof: Any, purpose: str) -> di
         if not isinstance(proof.get("verificationMethod"), str) or not isinstance(proof.get("jws"), str):
             raise DataIntegrityError("proof needs verificationMethod and jws strings")
         return proof
-    if proof.get("type") != "DataIntegrityProof":
+    if proof.get("type") != "DataIntegrityProof" and proof.get("type") not in LEGACY_MULTIBASE_TYPES:
         raise DataIntegrityError(f"unsupported proof type {proof.get('type')!r}", code="alg_not_allowed")
-    if proof.get("cryptosuite") not in SUITES:
+    if suite_of(proof) not in SUITES:
         raise DataIntegrityError(f"unsupported cryptosuite {proof.get('cryptosuite')!r}", code="alg_not_allowed")
     if "previousProof" in proof:
         raise DataIntegrityError("proof chains (previousProof) are not supported")
@@ -290,6 +303,6 @@ async def verify_data_integrity(
         if not verify_proof_with_key(document, proof, signer):
             raise DataIntegrityError(f"{proof.get('cryptosuite') or proof['type']} proof by {vm} does not verify",
                                      code="signature_invalid")
-        suite_name = proof.get("cryptosuite") or proof["type"]
+        suite_name = suite_of(proof) or proof["type"]
         infos.append(ProofInfo(suite_name, vm, proof["proofPurpose"], proof.get("created")))
     return infos[0]

@@ -286,3 +286,18 @@ def test_safe_mode_refuses_undefined_terms() -> None:
     assert "unsignedClaim" not in canonicalize_rdfc(doc, safe=False)
     with pytest.raises(DataIntegrityError):
         sign_data_integrity(doc, generate_key(), "did:x:y#k")
+
+
+def test_ed25519signature2020_vector_byte_identical() -> None:
+    folder = EDDSA / "Ed25519Signature2020"
+    signed = _json(folder / "signedEdSig.json")
+    unsigned = {k: v for k, v in signed.items() if k != "proof"}
+    assert canonicalize_rdfc(unsigned) == _text(folder / "canonDocEdSig.txt")
+    assert canonicalize_rdfc(_json(folder / "proofConfigEdSig.json")) == _text(folder / "proofCanonEdSig.txt")
+    assert hash_data(unsigned, signed["proof"]).hex() == _text(folder / "combinedHashEdSig.txt").strip()
+    key = KeyPair.from_private_multibase(_json(EDDSA / "keyPair.json")["privateKeyMultibase"])
+    ours = sign_data_integrity(unsigned, key, signed["proof"]["verificationMethod"],
+                               cryptosuite="Ed25519Signature2020", created=signed["proof"]["created"])
+    assert ours == signed
+    info = asyncio.run(verify_data_integrity(signed, resolver=Resolver()))
+    assert info.cryptosuite == "Ed25519Signature2020"
