@@ -134,6 +134,8 @@ def expand(document: Any, *, default_vocab: str | None = EDC) -> list[dict[str, 
 def expand_one(document: Any, *, default_vocab: str | None = EDC, what: str = "document") -> dict[str, Any]:
     """Exactly one top-level node (the usual shape of a management request body)."""
     nodes = expand(document, default_vocab=default_vocab)
+    if not nodes and isinstance(document, Mapping) and isinstance(document.get("@id"), str):
+        return {"@id": document["@id"]}  # JSON-LD drops a node that has nothing but its @id
     if len(nodes) != 1:
         raise JsonLdError(f"expected one JSON-LD {what}, found {len(nodes)} top-level nodes")
     return nodes[0]

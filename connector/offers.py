@@ -115,7 +115,7 @@ def policy_definition_from_node(node: Mapping[str, Any], *, definition_id: str |
                                 code="id_mismatch")
     resolved = check_id(definition_id if definition_id is not None else node_id)
     policies = jsonld.values(node, jsonld.EDC + "policy")
-    if len(policies) != 1 or not isinstance(policies[0], Mapping):
+    if len(policies) != 1 or not isinstance(policies[0], Mapping) or "@value" in policies[0]:
         raise DefinitionInvalid("'policy' is required: one ODRL policy object", code="policy_missing")
     expanded = dict(policies[0])
     expanded.setdefault("@id", default_policy_uid(resolved))

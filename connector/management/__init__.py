@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,8 +19,6 @@ from connector.management.catalog_requests import create_catalog_requests_router
 from connector.management.common import require_api_key
 from connector.management.contract_definitions import create_contract_definitions_router
 from connector.management.policy_definitions import create_policy_definitions_router
-
-log = logging.getLogger("pactum.connector.management")
 
 # (module, factory) pairs of routers other areas contribute; each factory takes the context.
 SIBLING_ROUTERS = (
@@ -44,8 +41,8 @@ def _sibling_routers(ctx: Any) -> list[APIRouter]:
     return routers
 
 
-def create_router(ctx: Any) -> APIRouter:
-    """All management routes (API key checked on each), plus the unauthenticated ``/openapi.json``."""
+def create_catalog_management_router(ctx: Any) -> APIRouter:
+    """This area's routes: assets, policy/contract definitions, catalog requests, plus ``/openapi.json``."""
     router = APIRouter()
 
     @router.get("/openapi.json", include_in_schema=False)
@@ -57,10 +54,20 @@ def create_router(ctx: Any) -> APIRouter:
     protected.include_router(create_policy_definitions_router(ctx))
     protected.include_router(create_contract_definitions_router(ctx))
     protected.include_router(create_catalog_requests_router(ctx))
-    for sibling in _sibling_routers(ctx):
-        protected.include_router(sibling)
     router.include_router(protected)
     return router
 
 
-__all__ = ["create_router"]
+def create_router(ctx: Any) -> APIRouter:
+    """All management routes (API key checked on each), plus the unauthenticated ``/openapi.json``."""
+    router = create_catalog_management_router(ctx)
+    siblings = _sibling_routers(ctx)
+    if siblings:
+        protected = APIRouter(dependencies=[Depends(require_api_key(ctx.settings))])
+        for sibling in siblings:
+            protected.include_router(sibling)
+        router.include_router(protected)
+    return router
+
+
+__all__ = ["create_catalog_management_router", "create_router"]
