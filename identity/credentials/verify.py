@@ -419,6 +419,8 @@ async def _check_status_entry(entry: Any, result: VerificationResult, resolver: 
     purpose = entry.get("statusPurpose", "revocation")
     if purpose not in ("revocation", "suspension"):
         return  # e.g. "message" status lists carry no validity meaning
+    if entry.get("statusSize", 1) not in (1, "1"):
+        raise StatusListError("multi-bit status entries (statusSize > 1) are not supported for validity checks")
     try:
         index = int(entry["statusListIndex"])
         url = entry["statusListCredential"]

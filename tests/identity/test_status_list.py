@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loopback_server import StaticSite, serve
 
 from identity.credentials.jwt import issue_vc_jwt
@@ -251,3 +253,14 @@ def test_injected_fetcher_and_json_status_credentials() -> None:
 
     asyncio.run(go())
     assert calls.count(issuer.list_url("revocation")) == 2  # once cached, once uncached
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.integers(min_value=0, max_value=8 * 2048 - 1), max_size=50))
+def test_encode_decode_round_trip(indexes: set[int]) -> None:
+    sl = StatusList.create(8 * 2048)
+    for i in indexes:
+        sl.set(i)
+    for multibase in (True, False):
+        back = StatusList.decode(sl.encode(multibase=multibase))
+        assert back.set_indexes() == sorted(indexes)
