@@ -96,11 +96,12 @@ def create_router(ctx: Any, *, refresh_seconds: int = 5) -> APIRouter:
         return [read_rows(ctx.engine, ctx.sessions, n) for n in names]
 
     @router.get("/login")
-    def dashboard_login(request: Request, key: str = "") -> Response:
+    def dashboard_login(request: Request, key: str = "", next: str = "") -> Response:
         if api_key and not hmac.compare_digest(key.encode(), api_key.encode()):
             return HTMLResponse("<!doctype html><title>Pactum dashboard</title><p>Wrong key: use the "
                                 "connector's management API key.</p>", status_code=401)
-        response = RedirectResponse(str(request.url_for("dashboard_overview")), status_code=303)
+        page = next if next in {href for href, _label in PAGES} else ""
+        response = RedirectResponse(str(request.url_for("dashboard_overview")) + page, status_code=303)
         if api_key:
             response.set_cookie(COOKIE, _cookie_value(api_key), httponly=True, samesite="strict",
                                 path=request.url_for("dashboard_overview").path)

@@ -115,14 +115,22 @@ class Connector:
         headers = {"X-Api-Key": API_KEY, **kwargs.pop("headers", {})}
         return httpx.request(method, self.management_url + path, headers=headers, timeout=30, **kwargs)
 
-    def start(self) -> None:
+    def launch(self) -> None:
+        """Start the process without waiting (several connectors boot in parallel)."""
         self.log = self.folder / f"{self.name}.log"
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "connector.cli", "connector", "serve", "--config", str(self.config)],
             cwd=self.folder, env=_env(), stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
         for surface in ("protocol", "management", "identity"):
-            _wait_healthy(f"http://127.0.0.1:{self.ports[surface]}/health", self.proc, self.log)
+            _wait_healthy(f"http://127.0.0.1:{self.ports[surface]}/health", self.proc, self.log, timeout=60)
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_ready()
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -226,7 +234,7 @@ def authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Authority]:
     proc = subprocess.Popen([sys.executable, "-m", "identity.cli", "authority", "serve", "--config", str(config)],
                             env=env, cwd=folder, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}/health", proc, log)
+        _wait_healthy(f"http://127.0.0.1:{port}/health", proc, log, timeout=60)
         yield Authority(f"http://127.0.0.1:{port}", did, proc)
     finally:
         _stop(proc)
@@ -246,8 +254,10 @@ def dataspace(tmp_path_factory: pytest.TempPathFactory, authority: Authority) ->
     provider = make_connector(base, "provider", authority)
     consumer = make_connector(base, "consumer", authority)
     try:
-        provider.start()
-        consumer.start()
+        provider.launch()
+        consumer.launch()
+        provider.wait_ready()
+        consumer.wait_ready()
         yield Dataspace(provider, consumer, authority)
     finally:
         consumer.stop()
