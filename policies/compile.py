@@ -326,6 +326,7 @@ class CompiledPolicy:
     obligations: tuple[CRule, ...]
     problems: tuple[str, ...]  # policy-level reasons to deny (unknown profile, missing parent)
     unknown_profiles: tuple[str, ...]
+    members: dict[str, tuple[str, ...]]  # odrl:partOf statements of the policy document
     _cand_cache: dict[str, tuple[CRule, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def candidates(self, action: str) -> tuple[CRule, ...]:
@@ -343,6 +344,13 @@ class CompiledPolicy:
         if len(self._cand_cache) < 10_000:
             self._cand_cache[action] = result
         return result
+
+
+def _members(policy: Policy) -> dict[str, tuple[str, ...]]:
+    members: dict[str, list[str]] = {}
+    for member, collection in policy.part_of:
+        members.setdefault(member, []).append(collection)
+    return {k: tuple(v) for k, v in members.items()}
 
 
 def compile_policy(policy: Policy, *, strict: bool = False) -> CompiledPolicy:
@@ -368,7 +376,7 @@ def compile_policy(policy: Policy, *, strict: bool = False) -> CompiledPolicy:
         cached = CompiledPolicy(
             policy=policy, rules=rules, by_action={k: tuple(v) for k, v in by_action.items()},
             any_action=tuple(any_action), obligations=tuple(obligations), problems=tuple(problems),
-            unknown_profiles=unknown_profiles,
+            unknown_profiles=unknown_profiles, members=_members(policy),
         )
         policy._cache["compiled"] = cached
     if strict:

@@ -36,7 +36,7 @@ def _expand_action(action: str) -> str:
 def evaluate(policy: Policy, request: Request, state: StateOfWorld) -> Report:
     """Decide whether ``request`` is permitted by ``policy`` in ``state``, with the full explanation."""
     compiled = policy._cache.get("compiled") or compile_policy(policy)
-    ctx = EvalContext(request, state)
+    ctx = EvalContext(request, state, compiled.members)
     action = _expand_action(request.action)
     raws = [_evaluate_rule(rule, ctx, action) for rule in compiled.candidates(action)]
     obligations = [_evaluate_obligation(rule, ctx) for rule in compiled.obligations] if compiled.obligations else []

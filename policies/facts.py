@@ -147,13 +147,15 @@ def _parse_time_text(value: str) -> datetime | None:
 class EvalContext:
     """Per-evaluation view of request + state with small caches; resolvers receive this."""
 
-    __slots__ = ("request", "state", "now", "_cache", "rule_uid", "event", "has_memberships")
+    __slots__ = ("request", "state", "now", "_cache", "rule_uid", "event", "has_memberships", "policy_members")
 
-    def __init__(self, request: Request, state: StateOfWorld) -> None:
+    def __init__(self, request: Request, state: StateOfWorld,
+                 policy_members: Mapping[str, Sequence[str]] | None = None) -> None:
         self.request = request
         self.state = state
         self.now = state.now
-        self.has_memberships = bool(state.memberships)
+        self.policy_members = policy_members or _EMPTY
+        self.has_memberships = bool(state.memberships) or bool(policy_members)
         self._cache: dict[Any, Any] = {}
         self.rule_uid: str | None = None  # the rule being evaluated (for per-rule counters)
         self.event: Event | None = None  # set while checking a duty's refinements against an event
@@ -216,24 +218,32 @@ class EvalContext:
         return result
 
     def memberships(self, iri: str) -> frozenset[str]:
-        """Every collection ``iri`` is transitively part of, from state.memberships and state.asset."""
+        """Every collection ``iri`` is transitively part of: state.memberships, state.asset and the
+        policy document's own odrl:partOf statements."""
         cache_key = ("member", iri)
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
-        direct = self.state.memberships
+        state_members = self.state.memberships
+        policy_members = self.policy_members
+        if policy_members:
+            def direct_of(item: str) -> list[str]:
+                return list(state_members.get(item, ())) + list(policy_members.get(item, ()))
+        else:
+            def direct_of(item: str) -> list[str]:
+                return list(state_members.get(item, ()))
         extra: tuple[str, ...] = ()
         if iri == self.request.target:
             part_of = self.asset_fact("partOf")
             if part_of is not MISSING:
                 extra = (part_of,) if isinstance(part_of, str) else tuple(part_of)
         seen: set[str] = set()
-        todo = list(direct.get(iri, ())) + list(extra)
+        todo = direct_of(iri) + list(extra)
         while todo:
             item = todo.pop()
             if item not in seen:
                 seen.add(item)
-                todo.extend(direct.get(item, ()))
+                todo.extend(direct_of(item))
         result = frozenset(seen)
         self._cache[cache_key] = result
         return result

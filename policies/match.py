@@ -153,12 +153,15 @@ def canon_rules(rule: Rule) -> list[Canon]:
 def canonical_form(policy: Policy) -> dict[str, Any]:
     """The policy's meaning as canonical JSON (see module docstring for what is normalised away)."""
     rules = {_dumps(c): c for r in policy.rules for c in canon_rules(r)}
-    return {
+    form: dict[str, Any] = {
         "rules": [rules[k] for k in sorted(rules)],
         "profiles": sorted(policy.profiles),
         "conflict": policy.conflict or "invalid",
         "inheritFrom": sorted(policy.inherit_from),
     }
+    if policy.part_of:
+        form["partOf"] = [list(pair) for pair in sorted(set(policy.part_of))]
+    return form
 
 
 def canonical_hash(policy: Policy) -> str:

@@ -132,6 +132,7 @@ class Policy:
     conflict: str | None = None  # "perm" | "prohibit" | "invalid" | None (ODRL default: invalid)
     inherit_from: tuple[str, ...] = ()
     unresolved_parents: tuple[str, ...] = ()  # inheritFrom targets not present when parsing
+    part_of: tuple[tuple[str, str], ...] = ()  # (member, collection) odrl:partOf statements in the document
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property

@@ -428,7 +428,18 @@ class _Walker:
             profiles=tuple(sorted(str(p) for p in self.objs(node, "profile"))),
             conflict=conflict,
             inherit_from=tuple(sorted(str(p) for p in self.objs(node, "inheritFrom"))),
+            part_of=self.part_of_statements(),
         )
+
+    def part_of_statements(self) -> tuple[tuple[str, str], ...]:
+        """Every ``<member> odrl:partOf <collection>`` between IRIs in the document."""
+        found = set()
+        for subject, props in self.index.items():
+            if isinstance(subject, URIRef):
+                for collection in props.get(_O.partOf, ()):
+                    if isinstance(collection, URIRef):
+                        found.add((str(subject), str(collection)))
+        return tuple(sorted(found))
 
 
 def _sort_key(node: Node) -> tuple[int, str]:
@@ -466,7 +477,7 @@ def _inherit(policies: list[Policy]) -> list[Policy]:
             todo.extend(parent.inherit_from)
         out.append(Policy(uid=policy.uid, type=policy.type, rules=tuple(rules), profiles=tuple(sorted(profiles)),
                           conflict=policy.conflict, inherit_from=policy.inherit_from,
-                          unresolved_parents=tuple(missing)))
+                          unresolved_parents=tuple(missing), part_of=policy.part_of))
     return out
 
 

@@ -215,7 +215,7 @@ class Report:
             # rules the requested action cannot match are evaluated only when the full report is read
             from policies.facts import EvalContext
 
-            raw = self._late(rule, EvalContext(self.request, self.state), self._action)
+            raw = self._late(rule, EvalContext(self.request, self.state, self._compiled.members), self._action)
         if raw is None:  # the rule's action does not cover the requested action
             return RuleReport(id=rule.label, uid=rule.uid, kind=rule.kind, activation="inactive", attempted=True,
                               premises={"action": False}, constraints=())

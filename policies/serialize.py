@@ -178,4 +178,10 @@ def policy_to_jsonld(policy: Policy, *, omit_target: bool = False) -> dict[str, 
         out["odrl:conflict"] = {"@id": "odrl:" + policy.conflict}
     if policy.inherit_from:
         out["odrl:inheritFrom"] = [{"@id": p} for p in policy.inherit_from]
+    if policy.part_of:
+        # membership statements about assets/parties, kept as their own nodes (JSON-LD 1.1 @included)
+        members: dict[str, list[dict[str, str]]] = {}
+        for member, collection in policy.part_of:
+            members.setdefault(member, []).append({"@id": collection})
+        out["@included"] = [{"@id": m, "odrl:partOf": cs} for m, cs in members.items()]
     return out

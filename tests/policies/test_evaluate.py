@@ -331,3 +331,17 @@ def test_evaluation_is_pure_and_repeatable() -> None:
     a = evaluate(policy, request(purpose="r"), state()).to_json()
     b = evaluate(policy, request(purpose="r"), state()).to_json()
     assert a == b
+
+
+def test_partof_statements_in_the_policy_document() -> None:
+    policy = ttl("""
+ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:read ; odrl:target ex:reports ] .
+ex:reports a odrl:AssetCollection .
+ex:q1 odrl:partOf ex:reports .
+""")
+    assert policy.part_of == (("http://example.org/q1", "http://example.org/reports"),)
+    assert evaluate(policy, request("read", target="http://example.org/q1"), state()).decision == "permit"
+    assert evaluate(policy, request("read", target="http://example.org/q2"), state()).decision == "deny"
+    from policies import canonical_hash, parse_policy, policy_to_jsonld
+
+    assert canonical_hash(parse_policy(policy_to_jsonld(policy))) == canonical_hash(policy)
