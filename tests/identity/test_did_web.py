@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from loopback_server import StaticSite, serve
 
 from identity.dids import (
     DidIdMismatch,
@@ -26,6 +25,7 @@ from identity.dids import (
 )
 from identity.dids.document import validate_did_document
 from identity.keys import generate_key
+from tests.identity.loopback_server import StaticSite, serve
 
 
 @pytest.mark.parametrize(("did", "url"), [

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopback_server import StaticSite, serve
 
 from identity.credentials.jwt import issue_vc_jwt
 from identity.credentials.status_list import (
@@ -28,6 +27,7 @@ from identity.credentials.status_list import (
 from identity.credentials.verify import verify_credential
 from identity.dids import Resolver, build_did_document
 from identity.keys import generate_key
+from tests.identity.loopback_server import StaticSite, serve
 
 VECTOR = Path(__file__).parents[1] / "data/vectors/generated-here/bssl-vector.json"
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
