@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import json
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -114,8 +116,6 @@ def build_status_list_credential(
     """
     if purpose not in PURPOSES:
         raise StatusListError(f"status purpose must be one of {PURPOSES}")
-    from datetime import UTC, datetime
-
     start = valid_from or datetime.now(UTC)
     start_s = start if isinstance(start, str) else format_datetime(start)
     if kind == "BitstringStatusList":
@@ -219,18 +219,19 @@ class HttpStatusFetcher(CachedStatusFetcher):
             return await self._download(client, url)
 
     async def _download(self, client: httpx.AsyncClient, url: str) -> str | dict[str, Any]:
-        import json
-
         try:
             async with client.stream("GET", url, headers={"Accept": "application/vc+jwt, application/json"},
                                      follow_redirects=False, timeout=self.timeout) as resp:
                 if resp.status_code != 200:
                     raise StatusListError(f"GET {url} answered HTTP {resp.status_code}")
-                body = b""
+                chunks: list[bytes] = []
+                size = 0
                 async for chunk in resp.aiter_bytes():
-                    body += chunk
-                    if len(body) > self.max_bytes:
+                    size += len(chunk)
+                    if size > self.max_bytes:
                         raise StatusListError(f"status list at {url} exceeds {self.max_bytes} bytes")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
         except httpx.HTTPError as exc:
             raise StatusListError(f"cannot fetch {url}: {type(exc).__name__}") from None
         text = body.decode("utf-8", errors="replace").strip()
