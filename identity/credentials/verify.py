@@ -35,6 +35,7 @@ from identity.credentials.model import (
 )
 from identity.credentials.status_list import StatusFetcher, StatusList, StatusListError
 from identity.credentials.trust import TrustList, as_trust_list
+from identity.dids.document import key_from_verification_method
 from identity.dids.errors import DidError, KeyNotInRelationship
 from identity.dids.resolver import Resolver, parse_did
 from identity.errors import IdentityError
@@ -155,8 +156,6 @@ async def _resolve_key(resolver: Resolver, header: dict[str, Any], controller: s
 
 
 async def _keys_without_kid(resolver: Resolver, controller: str, relationship: str, alg: str) -> list[KeyPair]:
-    from identity.dids.document import key_from_verification_method
-
     doc = await resolver.resolve(controller)
     out = []
     for entry in doc.get(relationship) or []:
@@ -353,6 +352,7 @@ async def _verify_jwt_credential(result: VerificationResult, token: str, resolve
 
 
 async def _verify_di_credential(result: VerificationResult, credential: dict[str, Any], resolver: Resolver) -> bool:
+    # imported lazily: pyld is heavy and JWT-only verifiers never need it
     from identity.credentials.data_integrity import DataIntegrityError, verify_data_integrity
 
     if "proof" not in credential:
