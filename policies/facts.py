@@ -202,6 +202,20 @@ class EvalContext:
         self._cache["credentials"] = result
         return result
 
+    def has_credential_type(self, name: str) -> bool:
+        """Whether a valid credential of type ``name`` (as written or by local name) is held.
+
+        Checks the type before the validity period, so it is cheap in the common case (hot path).
+        """
+        for cred in self.state.credentials:
+            types = cred.get("type", ())
+            if isinstance(types, str):
+                types = (types,)
+            if name in types or any(name in _type_names(t) for t in types):
+                if cred in self.valid_credentials():
+                    return True
+        return False
+
     def credential_types(self) -> frozenset[str]:
         """Types of the valid credentials, by their short name (e.g. "MembershipCredential")."""
         hit = self._cache.get("credential_types")

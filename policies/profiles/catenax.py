@@ -58,7 +58,7 @@ def membership(ctx: EvalContext) -> Any:
     value = _fact(ctx, "Membership")
     if value is not MISSING:
         return value
-    return "active" if "MembershipCredential" in ctx.credential_types() else "inactive"
+    return "active" if ctx.has_credential_type("MembershipCredential") else "inactive"
 
 
 def framework_agreement(ctx: EvalContext) -> Any:
