@@ -7,8 +7,8 @@ the CUT sends, after checking it: the self-issued token (signature, ``aud`` = th
 official DSP JSON Schema of its ``@type``, and that it arrived on the path the HTTPS binding prescribes for
 that type with the peer's own process id in the path. Tests send the peer's messages with real tokens.
 
-Used as a pytest plugin (``pytest_plugins = ["tests.e2e.tck_peer"]`` in each ``test_tck_*`` module) so the
-session fixture ``tck`` (one CUT process in ``manual`` approval, one peer) is shared by every TCK module.
+Every ``test_tck_*`` module shares one CUT process (``manual`` approval; contract definitions choose
+``auto`` where a scenario wants it) and one peer through :func:`shared_tck`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,7 @@ class ScriptedPeer:
                 raise IdentityError("no bearer self-issued token", code="token_missing")
             token = await verify_si_token(header[7:].strip(), audience=self.did, resolver=self._resolver,
                                           jti_store=self._jti)
-            exchange.caller = token.iss
+            exchange.caller = token.did
         except IdentityError as exc:
             problems.append(f"token: {exc}")
         if request.method == "POST":
@@ -307,16 +307,24 @@ class Tck:
     authority: Authority
 
 
-@pytest.fixture(scope="session")
-def tck(tmp_path_factory: pytest.TempPathFactory, authority: Authority) -> Iterator[Tck]:
-    base = tmp_path_factory.mktemp("tck")
-    cut = make_connector(base, "cut", authority, approval="manual")
-    peer = ScriptedPeer.create(base / "peer", authority)
-    peer.start()
-    try:
-        cut.start()
-        yield Tck(cut, peer, authority)
-    finally:
-        cut.stop()
-        peer.stop()
+_SHARED: dict[str, Tck] = {}
 
+
+def shared_tck(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               authority: Authority) -> Tck:
+    """One CUT and one peer for the whole session, whichever TCK module asks first.
+
+    Each ``test_tck_*`` module declares a session fixture ``tck`` returning this; the first caller's
+    session-scoped finalizer stops both at the end of the session.
+    """
+    if "tck" not in _SHARED:
+        base = tmp_path_factory.mktemp("tck")
+        cut = make_connector(base, "cut", authority, approval="manual")
+        peer = ScriptedPeer.create(base / "peer", authority)
+        peer.start()
+        request.addfinalizer(peer.stop)
+        cut.start()
+        request.addfinalizer(cut.stop)
+        request.addfinalizer(lambda: _SHARED.pop("tck", None))
+        _SHARED["tck"] = Tck(cut, peer, authority)
+    return _SHARED["tck"]

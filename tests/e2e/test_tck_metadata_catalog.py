@@ -7,12 +7,17 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from connector.protocol.schemas import validate_message
+from tests.e2e.conftest import Authority
 from tests.e2e.flows import publish
-from tests.e2e.tck_peer import Tck, dsp
+from tests.e2e.tck_peer import Tck, dsp, shared_tck
 
-pytest_plugins = ["tests.e2e.tck_peer"]
+
+@pytest.fixture(scope="session")
+def tck(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, authority: Authority) -> Tck:
+    return shared_tck(request, tmp_path_factory, authority)
 
 
 def _dataset_ids(catalog: dict[str, Any]) -> list[str]:
@@ -83,10 +88,10 @@ def test_cat_01_06_pagination_links_walk_the_whole_catalog(tck: Tck) -> None:
     everything = _dataset_ids(_catalog(tck, dsp("CatalogRequestMessage")).json())
     assert len(everything) >= 3
     seen: list[str] = []
-    query = "?limit=2"
+    query: str | None = "?limit=2"
     pages = 0
     while query is not None:
-        r = _catalog(tck, dsp("CatalogRequestMessage"), query)
+        r = _catalog(tck, dsp("CatalogRequestMessage"), query or "")
         assert r.status_code == 200, r.text
         page = _dataset_ids(validate_message(r.json(), "Catalog"))
         assert 0 < len(page) <= 2
