@@ -112,7 +112,7 @@ def open_wallet(settings: Settings) -> Wallet:
 
 def build_context(settings: Settings) -> ConnectorContext:
     """Open the database (migrated), the wallet and the identity services; wire the adapters."""
-    from connector import negotiation
+    from connector import negotiation, transfer
     from connector.outbox import Outbox
     from connector.policy_gate import PolicyGate
     from connector.protocol.processing import ProcessLocks
@@ -138,4 +138,5 @@ def build_context(settings: Settings) -> ConnectorContext:
     ctx.outbox = Outbox(ctx)
     ctx.extras["locks"] = ProcessLocks()
     negotiation.register(ctx)
+    transfer.register(ctx)
     return ctx

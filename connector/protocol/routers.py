@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from connector.protocol.catalog_routes import create_catalog_router
 from connector.protocol.negotiation_routes import create_negotiation_router
+from connector.protocol.transfer_routes import create_transfer_router
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -45,3 +46,4 @@ def install_protocol_routes(app: FastAPI, ctx: ConnectorContext) -> None:
 
     app.include_router(create_catalog_router(ctx))
     app.include_router(create_negotiation_router(ctx))
+    app.include_router(create_transfer_router(ctx))
