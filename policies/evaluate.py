@@ -93,8 +93,11 @@ def _evaluate_rule(rule: CRule, ctx: EvalContext, action: str) -> RawRule:
     if matched:
         if rule.kind == "permission":
             if rule.duties:
-                duties = tuple(_duty_state(duty, ctx, rule) for duty in rule.duties)
-                failed = any(raw[1] == "violated" for raw in duties)
+                states = [_duty_state(duty, ctx, rule) for duty in rule.duties]
+                for raw in states:
+                    if raw[1] == "violated":
+                        failed = True
+                duties = tuple(states)
         elif rule.remedies:
             duties = tuple((d, "unfulfilled", False, ()) for d in rule.remedies)
     if failed or constraints_ok is False:
@@ -103,8 +106,7 @@ def _evaluate_rule(rule: CRule, ctx: EvalContext, action: str) -> RawRule:
         status = INDETERMINATE
     else:
         status = ACTIVE
-    ctx.rule_uid = None
-    return (rule, status, tuple(premises), constraints_ok, rec, duties, rule.unknown if matched else ())
+    return (rule, status, premises, constraints_ok, rec, duties, rule.unknown if matched else ())
 
 
 def _evaluate_obligation(rule: CRule, ctx: EvalContext) -> RawRule:
@@ -116,7 +118,7 @@ def _evaluate_obligation(rule: CRule, ctx: EvalContext) -> RawRule:
     raw = _duty_state(duty, ctx, rule)
     status = INACTIVE if raw[1] == "inactive" else ACTIVE
     ctx.rule_uid = None
-    return (rule, status, (), True, rec, (raw,) if raw[1] != "inactive" else (), rule.unknown)
+    return (rule, status, [], True, rec, (raw,) if raw[1] != "inactive" else (), rule.unknown)
 
 
 def _event_matches(duty: CDuty, event: Any, ctx: EvalContext) -> bool:

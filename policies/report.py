@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # (duty, state, active, consequences)
 RawDuty = tuple["CDuty", str, bool, tuple[Any, ...]]
 # (rule, status, premises, constraints_ok, records, duties, unknown terms)
-RawRule = tuple["CRule", str, tuple[tuple[str, "bool | None"], ...], "bool | None", list["Record"],
+RawRule = tuple["CRule", str, list[tuple[str, "bool | None"]], "bool | None", list["Record"],
                 tuple[RawDuty, ...], tuple[str, ...]]
 
 PACTUM_REPORT = "https://w3id.org/pactum/report#"
