@@ -75,9 +75,34 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _simple(value: Any) -> bool:
+    """True when ``json.dumps(sort_keys=True)`` already yields RFC 8785 output: no floats, ASCII keys."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float):
+            return False
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if not key.isascii():
+                    return False
+                stack.append(item)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
 def canonical(value: Any) -> bytes:
-    """RFC 8785 canonical JSON of ``value`` (after turning datetimes etc. into strings)."""
-    return rfc8785.dumps(_jsonable(value))
+    """RFC 8785 canonical JSON of ``value`` (after turning datetimes etc. into strings).
+
+    WHY two paths: the ``rfc8785`` package is pure Python and sits on the audit hot path; for values
+    without floats and with ASCII keys the standard encoder (sorted keys, no spaces, no ASCII escaping)
+    produces the identical bytes, so it is used there.
+    """
+    clean = _jsonable(value)
+    if _simple(clean):
+        return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return rfc8785.dumps(clean)
 
 
 def chain_hash(prev_hash: str, body: bytes) -> str:

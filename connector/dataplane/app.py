@@ -11,8 +11,10 @@ Routes (all answer problem+json on errors):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -90,9 +92,29 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send_with_id)
 
 
-def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576) -> FastAPI:
-    """The data-port app over an existing :class:`DataPlane`."""
-    app = FastAPI(title="Pactum data plane", docs_url=None, redoc_url=None, openapi_url=None)
+def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, monitor: bool = False) -> FastAPI:
+    """The data-port app over an existing :class:`DataPlane`.
+
+    With ``monitor`` the app's lifespan runs the policy monitor (duties, deadlines, re-evaluation) and
+    writes a final signed audit checkpoint on shutdown.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from connector.usage import PolicyMonitor  # here: connector.usage imports this package
+
+        running = PolicyMonitor(dataplane) if monitor else None
+        if running is not None:
+            running.start()
+        try:
+            yield
+        finally:
+            if running is not None:
+                await running.stop()
+            await dataplane.drain()
+            dataplane.audit.close()
+
+    app = FastAPI(title="Pactum data plane", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.dataplane = dataplane
 
     app.add_middleware(CorrelationMiddleware)
@@ -185,9 +207,13 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576) ->
 
 
 def create_app(ctx: Any) -> FastAPI:
-    """The data-port app for a ConnectorContext (uses ``ctx.dataplane``, creating it when missing)."""
+    """The data-port app for a ConnectorContext (uses ``ctx.dataplane``, creating it when missing).
+
+    Its lifespan runs the policy monitor for the whole connector, so serving the data port with
+    ``lifespan="on"`` is all the connector app has to do.
+    """
     dataplane = ctx.dataplane
     if dataplane is None:
         dataplane = DataPlane.from_context(ctx)
         ctx.dataplane = dataplane
-    return create_data_app(dataplane, max_body_bytes=ctx.settings.limits.max_body_bytes)
+    return create_data_app(dataplane, max_body_bytes=ctx.settings.limits.max_body_bytes, monitor=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -80,6 +80,12 @@ FULFILMENT_TYPE = "PactumDutyFulfilment"
 
 
 SMALL_BODY = 64 * 1024
+# built once: the hot path only binds the agreement id
+_COUNT_USE = (update(DpUsageRow)
+              .where(DpUsageRow.agreement_id == bindparam("agreement"),
+                     (DpUsageRow.use_limit.is_(None)) | (DpUsageRow.used < DpUsageRow.use_limit))
+              .values(used=DpUsageRow.used + 1)
+              .returning(DpUsageRow.used))
 
 
 async def _close(chunks: AsyncIterator[bytes]) -> None:
@@ -388,7 +394,7 @@ class DataPlane:
         return exc
 
     async def check(self, transfer_id: str, token: str | None, *, now: datetime | None = None,
-                    sub_path: str | None = None) -> TransferInfo:
+                    sub_path: str | None = None) -> tuple[TransferInfo, dict[str, Any]]:
         """Token (signature, expiry, transfer, revocation), transfer state, credentials, path: no writes."""
         if not token:
             raise self._refuse(TokenInvalid("missing bearer token (Authorization header)"), transfer_id)
@@ -415,27 +421,33 @@ class DataPlane:
                 raise self._refuse(AccessRefused(f"counterparty credentials no longer valid: {revoked}",
                                                  code="credentials_revoked"), transfer_id, transfer)
         try:
-            self._check_path(transfer, sub_path)
+            location = self._check_path(transfer, sub_path)
         except ConnectorError as exc:
             raise self._refuse(exc, transfer_id, transfer) from None
-        return transfer
+        return transfer, location
 
     async def authorize(self, transfer_id: str, token: str | None, *, now: datetime | None = None,
                         sub_path: str | None = None) -> Grant:
         """Every check, on every request; counts one use of the agreement when all pass."""
-        transfer = await self.check(transfer_id, token, now=now, sub_path=sub_path)
+        transfer, _location = await self.check(transfer_id, token, now=now, sub_path=sub_path)
         return self.count_use(transfer, now=now)
 
-    def _check_path(self, transfer: TransferInfo, sub_path: str | None) -> None:
-        """Refuse a sub path that leaves the asset (before a use is counted, so a refusal changes nothing)."""
+    def _check_path(self, transfer: TransferInfo, sub_path: str | None) -> dict[str, Any]:
+        """Refuse a sub path that leaves the asset (before a use is counted, so a refusal changes nothing).
+
+        Returns the concrete location; for a folder it carries the checked file (``resolved``), which is
+        what gets opened, so the path is resolved once per request.
+        """
         location = resolve_address(transfer.asset.data_address, self.data_sources)
         if location["type"] == "folder":
-            safe_join(Path(str(location["path"])), sub_path or location.get("subPath") or "")
+            location["resolved"] = str(safe_join(Path(str(location["path"])),
+                                                 sub_path or location.get("subPath") or ""))
         elif sub_path and location["type"] in ("file", "inline"):
             raise PathRefused(f"this asset is a single {location['type']} resource; sub paths are not allowed")
         elif sub_path and location["type"] == "http" and (
                 ".." in sub_path.split("/") or sub_path.startswith("/") or "://" in sub_path):
             raise PathRefused(f"path {sub_path!r} is not allowed for an HTTP backend")
+        return location
 
     def count_use(self, transfer: TransferInfo, *, now: datetime | None = None, kind: str = "data.request",
                   **audit_fields: Any) -> Grant:
@@ -444,15 +456,10 @@ class DataPlane:
         The count is a single ``UPDATE ... SET used = used + 1 WHERE used < limit`` (atomic on SQLite and
         PostgreSQL under concurrent requests); the policy is then evaluated at the new count.
         """
-        stmt = (update(DpUsageRow)
-                .where(DpUsageRow.agreement_id == transfer.agreement_id,
-                       (DpUsageRow.use_limit.is_(None)) | (DpUsageRow.used < DpUsageRow.use_limit))
-                .values(used=DpUsageRow.used + 1)
-                .returning(DpUsageRow.used))
         for attempt in range(3):
             try:
                 with self.audit.transaction() as tx:
-                    uses = tx.conn.execute(stmt).scalar()
+                    uses = tx.conn.execute(_COUNT_USE, {"agreement": transfer.agreement_id}).scalar()
                     if uses is None:
                         raise UsageExhausted("the agreement's permitted number of uses is used up")
                     report = self.evaluate(transfer, int(uses), now)
@@ -475,9 +482,8 @@ class DataPlane:
     async def release(self, transfer_id: str, token: str | None, *, sub_path: str | None = None,
                       range_header: str | None = None) -> Release:
         """Check, open, count and log one data request; small bodies are read whole (one commit in all)."""
-        transfer = await self.check(transfer_id, token, sub_path=sub_path)
+        transfer, location = await self.check(transfer_id, token, sub_path=sub_path)
         fields = self._field_rule(transfer)
-        location = resolve_address(transfer.asset.data_address, self.data_sources)
         declared = transfer.asset.properties.get("contentType")
         corr = current_correlation_id()
         try:
