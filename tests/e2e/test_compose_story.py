@@ -1,11 +1,11 @@
 """deploy/docker-compose.yml without Docker: each service a local process with its own environment, each
-PostgreSQL service a real throwaway PostgreSQL server, then the demo story against them."""
+PostgreSQL service its own database on a real throwaway PostgreSQL server (tests/pg.py), then the demo story."""
 
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,7 +20,6 @@ from connector.demo.processes import Supervisor
 from connector.demo.space import DataSpace
 from tests.e2e.browser import dump_dom
 from tests.e2e.test_demo import processes_mentioning
-from tests.pg import running_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
@@ -36,12 +35,12 @@ class ComposeRun:
 
 
 @pytest.fixture(scope="module")
-def compose_run() -> Iterator[ComposeRun]:
+def compose_run(postgres_server: str) -> Iterator[ComposeRun]:
     root = Path(tempfile.mkdtemp(prefix="pactum-compose-"))
     started = time.monotonic()
+    urls = databases_for([s.name for s in load_compose(COMPOSE).services.values() if s.is_postgres],
+                         postgres_server)
     with ExitStack() as stack:
-        urls = start_postgres_servers([s.name for s in load_compose(COMPOSE).services.values() if s.is_postgres],
-                                      stack)
         supervisor = stack.enter_context(Supervisor(root / "logs"))
         space, launched = launch_compose(COMPOSE, root, supervisor, postgres_urls=urls)
         narrator = Narrator(quiet=True)
@@ -50,28 +49,17 @@ def compose_run() -> Iterator[ComposeRun]:
     assert not processes_mentioning(str(root)), "compose services left running"
 
 
-def start_postgres_servers(names: list[str], stack: ExitStack) -> dict[str, str]:
-    """One real PostgreSQL server per compose database service, started side by side (initdb is slow)."""
-    managers = {name: running_postgres() for name in names}
-    results: dict[str, str] = {}
-    errors: list[BaseException] = []
+def databases_for(names: list[str], server_url: str) -> dict[str, str]:
+    """One fresh database per compose PostgreSQL service, on the session's real throwaway server."""
+    import psycopg
 
-    def enter(name: str) -> None:
-        try:
-            results[name] = managers[name].__enter__()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below after the others are cleaned up
-            errors.append(exc)
-
-    threads = [threading.Thread(target=enter, args=(name,)) for name in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for name in results:
-        stack.push(managers[name].__exit__)
-    if errors:
-        raise errors[0]
-    return results
+    urls = {}
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for name in names:
+            database = f"compose_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+            conn.execute(f"CREATE DATABASE {database}")
+            urls[name] = server_url.rsplit("/", 1)[0] + "/" + database
+    return urls
 
 
 def _failed(outcomes: list[Outcome]) -> str:
