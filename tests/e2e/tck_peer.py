@@ -233,9 +233,12 @@ class ScriptedPeer:
                          "consumerPid": message.get("consumerPid", ""), "state": "REQUESTED"}
         return 200, None
 
-    def on(self, method: str, path_pattern: str, responder: Responder) -> None:
-        """Answer requests matching ``path_pattern`` (regex) with ``responder`` (the newest rule wins)."""
-        self._rules.append((method, re.compile(path_pattern), responder))
+    def on(self, method: str, path_pattern: str, responder: Responder) -> Callable[[], None]:
+        """Answer requests matching ``path_pattern`` (regex) with ``responder`` (the newest rule wins);
+        returns the function that removes the rule again."""
+        rule = (method, re.compile(path_pattern), responder)
+        self._rules.append(rule)
+        return lambda: self._rules.remove(rule)
 
     def adopt(self, pid: str) -> str:
         """Remember ``pid`` as one of the peer's own process ids (the CUT must address messages to it)."""
