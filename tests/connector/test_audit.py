@@ -218,3 +218,24 @@ def test_cli_verify_and_export(tmp_path) -> None:  # type: ignore[no-untyped-def
         s.execute(delete(AuditEntryRow))
     _fill(log, 2)
     assert "signature does not verify" in runner.invoke(audit_app, ["verify", "--config", str(config)]).output
+
+
+def test_fast_canonical_json_equals_rfc8785() -> None:
+    import rfc8785
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from connector.audit import canonical
+
+    values = st.recursive(
+        st.none() | st.booleans() | st.integers(-2**53 + 1, 2**53 - 1) | st.text() |
+        st.floats(allow_nan=False, allow_infinity=False),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        max_leaves=20)
+
+    @settings(max_examples=150, deadline=None)
+    @given(values)
+    def same(value: object) -> None:
+        assert canonical(value) == rfc8785.dumps(value)
+
+    same()
