@@ -1,0 +1,239 @@
+"""Benchmark of the data plane against a bare Starlette FileResponse, both as real uvicorn processes.
+
+Run: ``.venv/bin/python bench/dataplane.py [--size-mib 1024] [--small-seconds 5] [--concurrency 8]``
+
+1. pull: one client streams a large file (sparse, created in a temp dir) with httpx through
+   (a) the Pactum data plane (EDR token check, transfer state, agreement policy evaluation, atomic use
+   counter, SHA-256 digest on the fly, audit entry) and (b) a bare Starlette ``FileResponse`` server;
+   ratio of throughputs (each the best of ``--rounds``).
+2. RSS: the data-plane server's resident set size sampled every 20 ms during the large pull; growth over
+   the value just before the pull.
+3. small requests: ``--concurrency`` clients fetch a 1 KiB file over keep-alive connections for
+   ``--small-seconds``; every request passes every check and counts a use (limit set high). The server is
+   one process (one core), so requests/s is per core.
+
+Ends with ``RESULT`` lines: dataplane_pull_ratio, dataplane_rss_growth_mib, dataplane_small_requests_per_s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------- server processes
+def serve_file(folder: str, port: int) -> None:
+    """The baseline: Starlette's FileResponse, nothing else."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import FileResponse
+    from starlette.routing import Route
+
+    async def handler(request: Any) -> FileResponse:
+        return FileResponse(os.path.join(folder, request.path_params["name"]))
+
+    app = Starlette(routes=[Route("/files/{name}", handler)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_dataplane(workdir: str, port: int) -> None:
+    """The Pactum data plane with a registered transfer; writes the EDR to ``workdir/edr.json``."""
+    import uvicorn
+
+    from connector.audit import AuditLog
+    from connector.dataplane import AssetInfo, DataPlane, TransferInfo, create_data_app
+    from connector.storage.db import open_database
+    from identity.dids import did_key_from_key
+    from identity.keys import generate_key
+    from policies import parse_policy
+
+    key = generate_key("EdDSA")
+    did = did_key_from_key(key)
+    kid = f"{did}#{key.public_multibase()}"
+    _engine, sessions = open_database(f"sqlite:///{workdir}/dataplane.db")
+    audit = AuditLog(sessions, signer=key, kid=kid, did=did, checkpoint_every=1000)
+    import httpx as _httpx
+
+    dp = DataPlane(sessions=sessions, key=key, kid=kid, did=did, data_url=f"http://127.0.0.1:{port}", audit=audit,
+                   http=_httpx.AsyncClient(), data_folder=Path(workdir) / "received", token_lifetime=3600)
+    policy = parse_policy({
+        "@context": "http://www.w3.org/ns/odrl.jsonld", "@id": "urn:agreement:bench", "@type": "Agreement",
+        "permission": [{"@id": "urn:agreement:bench#use", "action": "use", "target": "urn:asset:bench",
+                        "constraint": [
+                            {"leftOperand": "count", "operator": "lteq", "rightOperand": 100_000_000},
+                            {"leftOperand": "dateTime", "operator": "lt",
+                             "rightOperand": {"@value": "2999-01-01T00:00:00Z", "@type": "xsd:dateTime"}}]}]})
+    transfer = TransferInfo(
+        transfer_id="tp-bench", agreement_id="agr-bench", policy=policy,
+        agreement_time=datetime.now(UTC) - timedelta(minutes=1),
+        asset=AssetInfo("urn:asset:bench", {"type": "folder", "path": str(Path(workdir) / "files")},
+                        {"contentType": "application/octet-stream"}),
+        consumer_did="did:example:bench-consumer")
+    address = asyncio.run(dp.start(transfer))
+    (Path(workdir) / "edr.json").write_text(json.dumps(address))
+    uvicorn.run(create_data_app(dp), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start_server(kind: str, arg: str, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, __file__, f"--serve-{kind}", arg, str(port)], cwd=str(ROOT))
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"the {kind} server did not start")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ------------------------------------------------------------------------------------------- clients
+async def pull(url: str, headers: dict[str, str]) -> tuple[int, float]:
+    async with httpx.AsyncClient(timeout=120) as client:
+        start = time.perf_counter()
+        size = 0
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                raise SystemExit(f"{url}: HTTP {response.status_code}: {(await response.aread())[:200]!r}")
+            async for chunk in response.aiter_raw(1024 * 1024):
+                size += len(chunk)
+        return size, time.perf_counter() - start
+
+
+async def small_requests(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> float:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        for _ in range(20):  # warm-up
+            (await client.get(url, headers=headers)).raise_for_status()
+        done = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                response = await client.get(url, headers=headers)
+                if response.status_code != 200:
+                    raise SystemExit(f"small request failed: HTTP {response.status_code}: {response.text[:200]}")
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--small-seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="pactum-bench-") as tmp:
+        files = Path(tmp) / "files"
+        files.mkdir()
+        with open(files / "big.bin", "wb") as fh:
+            fh.truncate(args.size_mib * 1024 * 1024)  # sparse: measures the servers, not the disk
+        (files / "small.bin").write_bytes(os.urandom(1024))
+
+        base_port, dp_port = free_port(), free_port()
+        baseline = start_server("file", str(files), base_port)
+        dataplane = start_server("dataplane", tmp, dp_port)
+        try:
+            for _ in range(100):
+                if (Path(tmp) / "edr.json").exists():
+                    break
+                time.sleep(0.05)
+            edr = json.loads((Path(tmp) / "edr.json").read_text())
+            token = next(p["value"] for p in edr["endpointProperties"] if p["name"] == "authorization")
+            auth = {"Authorization": f"Bearer {token}"}
+            expected = args.size_mib * 1024 * 1024
+
+            base_best = dp_best = 0.0
+            rss_growth = 0.0
+            for _ in range(args.rounds):
+                size, secs = asyncio.run(pull(f"http://127.0.0.1:{base_port}/files/big.bin", {}))
+                assert size == expected, size
+                base_best = max(base_best, size / secs)
+
+                before = rss_mib(dataplane.pid)
+                peak = [before]
+                sampling = threading.Event()
+
+                def sample() -> None:
+                    while not sampling.is_set():
+                        peak[0] = max(peak[0], rss_mib(dataplane.pid))
+                        time.sleep(0.02)
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                size, secs = asyncio.run(pull(f"{edr['endpoint']}/big.bin", auth))
+                sampling.set()
+                sampler.join()
+                assert size == expected, size
+                dp_best = max(dp_best, size / secs)
+                rss_growth = max(rss_growth, peak[0] - before)
+
+            rps = asyncio.run(small_requests(f"{edr['endpoint']}/small.bin", auth, args.small_seconds,
+                                             args.concurrency))
+        finally:
+            stop_server(dataplane)
+            stop_server(baseline)
+
+    mib = 1024 * 1024
+    print(f"pull {args.size_mib} MiB: FileResponse {base_best / mib:.0f} MiB/s, data plane {dp_best / mib:.0f} MiB/s")
+    print(f"data plane RSS growth during the pull: {rss_growth:.1f} MiB")
+    print(f"1 KiB requests with full enforcement: {rps:.0f}/s ({args.concurrency} concurrent clients, 1 server "
+          "process)")
+    print(f"RESULT dataplane_pull_ratio={dp_best / base_best:.2f}")
+    print(f"RESULT dataplane_rss_growth_mib={rss_growth:.1f} MiB")
+    print(f"RESULT dataplane_small_requests_per_s={rps:.0f} 1/s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve-file":
+        serve_file(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--serve-dataplane":
+        serve_dataplane(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()
