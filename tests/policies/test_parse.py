@@ -153,6 +153,7 @@ def test_odrl_information_model_examples_parse(path: Path) -> None:
         assert policies
 
 
+@pytest.mark.slow
 def test_a_policy_with_10000_rules() -> None:
     rules = "\n".join(
         f"ex:r{i} odrl:action odrl:{'read' if i % 2 else 'print'} ; odrl:target ex:a{i} ;"
