@@ -340,10 +340,18 @@ class AssetStore:
             return None if row is None else _row_to_asset(row)
 
     def delete(self, asset_id: str) -> None:
+        """Delete an asset no provider-side contract agreement refers to (as EDC: agreed data stays served)."""
+        from connector.storage.tables_protocol import AgreementRow
+
         with self.sessions.begin() as session:
             row = session.get(AssetRow, asset_id)
             if row is None:
                 raise NotFoundError(f"no asset with id {asset_id!r}", code="asset_not_found")
+            agreement = session.scalars(select(AgreementRow.id).where(
+                AgreementRow.asset_id == asset_id, AgreementRow.role == "provider").limit(1)).first()
+            if agreement is not None:
+                raise ConflictError(f"asset {asset_id!r} is referenced by contract agreement {agreement!r}; it "
+                                    f"cannot be deleted", code="asset_in_use")
             session.execute(delete(AssetPropertyRow).where(AssetPropertyRow.asset_id == asset_id))
             session.delete(row)
 

@@ -181,3 +181,25 @@ def test_policy_and_contract_definitions(sessions: sessionmaker[Session]) -> Non
         policies.get("open")
     with pytest.raises(NotFoundError):
         contracts.get("cd")
+
+
+def test_an_asset_under_a_provider_agreement_cannot_be_deleted(sessions: sessionmaker[Session],
+                                                               settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from connector.storage.tables_protocol import AgreementRow
+
+    store = AssetStore(sessions, settings)
+    store.create(_asset("agreed"))
+    store.create(_asset("consumed"))
+    with sessions.begin() as session:
+        for agreement_id, asset_id, role in (("agr-1", "agreed", "provider"), ("agr-2", "consumed", "consumer")):
+            session.add(AgreementRow(id=agreement_id, negotiation_id="n", role=role, asset_id=asset_id,
+                                     assigner="did:web:p", assignee="did:web:c", policy="{}", policy_hash="0" * 64,
+                                     signed_at=datetime.now(UTC), counterparty_address="http://c",
+                                     counterparty_did="did:web:c"))
+    with pytest.raises(ConflictError, match="agr-1") as info:
+        store.delete("agreed")
+    assert info.value.code == "asset_in_use"
+    assert store.get("agreed").id == "agreed"
+    store.delete("consumed")  # an agreement where we are the consumer does not pin our own asset
