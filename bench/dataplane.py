@@ -12,7 +12,10 @@ Run: ``.venv/bin/python bench/dataplane.py [--size-mib 1024] [--small-seconds 5]
    ``--small-seconds``; every request passes every check and counts a use (limit set high). The server is
    one process (one core), so requests/s is per core.
 
-Ends with ``RESULT`` lines: dataplane_pull_ratio, dataplane_rss_growth_mib, dataplane_small_requests_per_s.
+   The bare FileResponse server is measured the same way for scale.
+
+Ends with ``RESULT`` lines: dataplane_pull_ratio, dataplane_rss_growth_mib, dataplane_small_requests_per_s,
+dataplane_small_vs_fileresponse.
 """
 
 from __future__ import annotations
@@ -127,6 +130,26 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+class RssSampler(threading.Thread):
+    """Samples a process's RSS every 20 ms; ``stop()`` returns the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = rss_mib(pid)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, rss_mib(self.pid))
+            time.sleep(0.02)
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return self.peak
+
+
 # ------------------------------------------------------------------------------------------- clients
 async def pull(url: str, headers: dict[str, str]) -> tuple[int, float]:
     async with httpx.AsyncClient(timeout=120) as client:
@@ -197,23 +220,16 @@ def main() -> None:
                 base_best = max(base_best, size / secs)
 
                 before = rss_mib(dataplane.pid)
-                peak = [before]
-                sampling = threading.Event()
-
-                def sample() -> None:
-                    while not sampling.is_set():
-                        peak[0] = max(peak[0], rss_mib(dataplane.pid))
-                        time.sleep(0.02)
-
-                sampler = threading.Thread(target=sample, daemon=True)
+                sampler = RssSampler(dataplane.pid)
                 sampler.start()
                 size, secs = asyncio.run(pull(f"{edr['endpoint']}/big.bin", auth))
-                sampling.set()
-                sampler.join()
+                peak = sampler.stop()
                 assert size == expected, size
                 dp_best = max(dp_best, size / secs)
-                rss_growth = max(rss_growth, peak[0] - before)
+                rss_growth = max(rss_growth, peak - before)
 
+            base_rps = asyncio.run(small_requests(f"http://127.0.0.1:{base_port}/files/small.bin", {},
+                                                  args.small_seconds, args.concurrency))
             rps = asyncio.run(small_requests(f"{edr['endpoint']}/small.bin", auth, args.small_seconds,
                                              args.concurrency))
         finally:
@@ -223,11 +239,13 @@ def main() -> None:
     mib = 1024 * 1024
     print(f"pull {args.size_mib} MiB: FileResponse {base_best / mib:.0f} MiB/s, data plane {dp_best / mib:.0f} MiB/s")
     print(f"data plane RSS growth during the pull: {rss_growth:.1f} MiB")
-    print(f"1 KiB requests with full enforcement: {rps:.0f}/s ({args.concurrency} concurrent clients, 1 server "
-          "process)")
+    print(f"1 KiB requests with full enforcement: {rps:.0f}/s; bare FileResponse: {base_rps:.0f}/s "
+          f"({args.concurrency} concurrent clients, 1 server process each; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs)")
     print(f"RESULT dataplane_pull_ratio={dp_best / base_best:.2f}")
     print(f"RESULT dataplane_rss_growth_mib={rss_growth:.1f} MiB")
     print(f"RESULT dataplane_small_requests_per_s={rps:.0f} 1/s")
+    print(f"RESULT dataplane_small_vs_fileresponse={rps / base_rps:.2f}")
 
 
 if __name__ == "__main__":

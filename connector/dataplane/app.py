@@ -153,13 +153,12 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, mo
         assert release.stream is not None
         return StreamingResponse(release.stream, status_code=status, media_type=body.content_type, headers=headers)
 
-    @app.get("/data/{transfer_id}")
-    async def data(request: Request, transfer_id: str) -> Response:
-        return await serve(request, transfer_id, None)
+    # plain Starlette routes: the hottest path skips FastAPI's per-request dependency solving
+    async def data(request: Request) -> Response:
+        return await serve(request, request.path_params["transfer_id"], request.path_params.get("path"))
 
-    @app.get("/data/{transfer_id}/{path:path}")
-    async def data_path(request: Request, transfer_id: str, path: str) -> Response:
-        return await serve(request, transfer_id, path)
+    app.add_route("/data/{transfer_id}", data, methods=["GET"])
+    app.add_route("/data/{transfer_id}/{path:path}", data, methods=["GET"])
 
     @app.post("/token")
     async def refresh(request: Request) -> JSONResponse:
