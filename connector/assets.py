@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector import jsonld
@@ -306,7 +307,10 @@ class AssetStore:
             session.add(AssetRow(id=asset.id, properties=asset.properties, private_properties=asset.private_properties,
                                  data_address=asset.data_address, data_class=asset.data_class,
                                  jurisdiction=asset.jurisdiction, created_at=stamp, updated_at=stamp))
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError as exc:  # a concurrent create of the same id won the race
+                raise ConflictError(f"an asset with id {asset.id!r} already exists", code="asset_exists") from exc
             session.add_all(_property_rows(asset.id, asset.properties, False)
                             + _property_rows(asset.id, asset.private_properties, True))
         return Asset(asset.id, asset.properties, asset.private_properties, asset.data_address, stamp)

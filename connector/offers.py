@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector import jsonld
@@ -233,6 +234,11 @@ class PolicyDefinitionStore:
                                             policy_uid=definition.policy_uid, policy_hash=definition.policy_hash,
                                             private_properties=definition.private_properties,
                                             created_at=stamp, updated_at=stamp))
+            try:
+                session.flush()
+            except IntegrityError as exc:  # a concurrent create of the same id won the race
+                raise ConflictError(f"a policy definition with id {definition.id!r} already exists",
+                                    code="policy_definition_exists") from exc
         return PolicyDefinition(definition.id, definition.policy, definition.policy_uid, definition.policy_hash,
                                 definition.private_properties, stamp)
 
@@ -304,6 +310,11 @@ class ContractDefinitionStore:
                 contract_policy_id=definition.contract_policy_id,
                 assets_selector=_criteria_json(definition.assets_selector), approval=definition.approval,
                 private_properties=definition.private_properties, created_at=stamp, updated_at=stamp))
+            try:
+                session.flush()
+            except IntegrityError as exc:  # a concurrent create of the same id won the race
+                raise ConflictError(f"a contract definition with id {definition.id!r} already exists",
+                                    code="contract_definition_exists") from exc
         return ContractDefinition(definition.id, definition.access_policy_id, definition.contract_policy_id,
                                   definition.assets_selector, definition.approval, definition.private_properties,
                                   stamp)

@@ -41,7 +41,7 @@ def create_assets_router(ctx: ManagementContext) -> APIRouter:
         result: list[dict[str, Any]] = await run_in_threadpool(compacted, [asset_to_jsonld(a) for a in found])
         return result
 
-    @router.get(ASSETS + "/{asset_id}", summary="Get an asset")
+    @router.get(ASSETS + "/{asset_id:path}", summary="Get an asset")
     async def get_asset(asset_id: str) -> dict[str, Any]:
         asset = await run_in_threadpool(store.get, asset_id)
         result: dict[str, Any] = await run_in_threadpool(compacted, asset_to_jsonld(asset))
@@ -54,14 +54,14 @@ def create_assets_router(ctx: ManagementContext) -> APIRouter:
         await run_in_threadpool(store.update, asset)
         return Response(status_code=204)
 
-    @router.put(ASSETS + "/{asset_id}", status_code=204, summary="Update an asset",
+    @router.put(ASSETS + "/{asset_id:path}", status_code=204, summary="Update an asset",
                 openapi_extra=json_body(ASSET_BODY))
     async def update_asset_by_id(asset_id: str, request: Request) -> Response:
         asset = await read_asset(request, asset_id)
         await run_in_threadpool(store.update, asset)
         return Response(status_code=204)
 
-    @router.delete(ASSETS + "/{asset_id}", status_code=204, summary="Delete an asset")
+    @router.delete(ASSETS + "/{asset_id:path}", status_code=204, summary="Delete an asset")
     async def delete_asset(asset_id: str) -> Response:
         await run_in_threadpool(store.delete, asset_id)
         return Response(status_code=204)

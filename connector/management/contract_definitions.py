@@ -50,7 +50,7 @@ def create_contract_definitions_router(ctx: ManagementContext) -> APIRouter:
             lambda: compacted([contract_definition_to_jsonld(d) for d in found], lists=LISTS))
         return result
 
-    @router.get(CONTRACTS + "/{definition_id}", summary="Get a contract definition")
+    @router.get(CONTRACTS + "/{definition_id:path}", summary="Get a contract definition")
     async def get_contract_definition(definition_id: str) -> dict[str, Any]:
         definition = await run_in_threadpool(store.get, definition_id)
         result: dict[str, Any] = await run_in_threadpool(
@@ -64,14 +64,14 @@ def create_contract_definitions_router(ctx: ManagementContext) -> APIRouter:
         await run_in_threadpool(store.update, definition)
         return Response(status_code=204)
 
-    @router.put(CONTRACTS + "/{definition_id}", status_code=204, summary="Update a contract definition",
+    @router.put(CONTRACTS + "/{definition_id:path}", status_code=204, summary="Update a contract definition",
                 openapi_extra=json_body(CONTRACT_DEFINITION_BODY))
     async def update_contract_definition_by_id(definition_id: str, request: Request) -> Response:
         definition = await read_definition(request, definition_id)
         await run_in_threadpool(store.update, definition)
         return Response(status_code=204)
 
-    @router.delete(CONTRACTS + "/{definition_id}", status_code=204, summary="Delete a contract definition")
+    @router.delete(CONTRACTS + "/{definition_id:path}", status_code=204, summary="Delete a contract definition")
     async def delete_contract_definition(definition_id: str) -> Response:
         await run_in_threadpool(store.delete, definition_id)
         return Response(status_code=204)

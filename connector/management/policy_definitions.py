@@ -73,20 +73,20 @@ def create_policy_definitions_router(ctx: ManagementContext) -> APIRouter:
             compacted, [policy_definition_to_jsonld(d) for d in found])
         return result
 
-    @router.get(POLICIES + "/{definition_id}", summary="Get a policy definition")
+    @router.get(POLICIES + "/{definition_id:path}", summary="Get a policy definition")
     async def get_policy_definition(definition_id: str) -> dict[str, Any]:
         definition = await run_in_threadpool(store.get, definition_id)
         result: dict[str, Any] = await run_in_threadpool(compacted, policy_definition_to_jsonld(definition))
         return result
 
-    @router.put(POLICIES + "/{definition_id}", status_code=204, summary="Replace a policy definition's policy",
+    @router.put(POLICIES + "/{definition_id:path}", status_code=204, summary="Replace a policy definition's policy",
                 openapi_extra=json_body(POLICY_DEFINITION_BODY, turtle=True))
     async def update_policy_definition(definition_id: str, request: Request) -> Response:
         definition = await read_definition(request, definition_id)
         await run_in_threadpool(store.update, definition)
         return Response(status_code=204)
 
-    @router.delete(POLICIES + "/{definition_id}", status_code=204, summary="Delete an unused policy definition")
+    @router.delete(POLICIES + "/{definition_id:path}", status_code=204, summary="Delete an unused policy definition")
     async def delete_policy_definition(definition_id: str) -> Response:
         await run_in_threadpool(store.delete, definition_id)
         return Response(status_code=204)

@@ -203,3 +203,21 @@ def test_an_asset_under_a_provider_agreement_cannot_be_deleted(sessions: session
     assert info.value.code == "asset_in_use"
     assert store.get("agreed").id == "agreed"
     store.delete("consumed")  # an agreement where we are the consumer does not pin our own asset
+
+
+def test_concurrent_creates_of_one_id_give_one_winner(sessions: sessionmaker[Session], settings: Settings) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = AssetStore(sessions, settings)
+
+    def attempt(n: int) -> str:
+        try:
+            store.create(_asset("raced", n=n))
+            return "created"
+        except ConflictError:
+            return "conflict"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(attempt, range(6)))
+    assert outcomes == ["conflict"] * 5 + ["created"]
+    assert store.count() == 1

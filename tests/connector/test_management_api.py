@@ -249,6 +249,13 @@ async def test_policy_definitions_json_ld_and_turtle(client: httpx.AsyncClient) 
     assert no_id.json()["@id"] == "urn:test:turtle"
     _problem(await client.post("/management/v3/policydefinitions", json=_policy("p1")), 409,
              "policy_definition_exists")
+    iri_id = await client.post("/management/v3/policydefinitions", content=TURTLE.replace("urn:test:turtle",
+                               "https://policies.example/quality/v1"), headers={"Content-Type": "text/turtle"})
+    assert iri_id.json()["@id"] == "https://policies.example/quality/v1"
+    by_iri = await client.get("/management/v3/policydefinitions/https://policies.example/quality/v1")
+    assert by_iri.status_code == 200 and by_iri.json()["@id"] == "https://policies.example/quality/v1"
+    assert (await client.delete("/management/v3/policydefinitions/https://policies.example/quality/v1")).status_code \
+        == 204
 
     listed = (await client.post("/management/v3/policydefinitions/request", json={"sortField": "id"})).json()
     assert [d["@id"] for d in listed] == ["p-bare", "p-ttl", "p1", "urn:test:turtle"]
