@@ -60,6 +60,10 @@ FUNCTION_PROPERTIES = (
     "informedParty", "informingParty", "compensatedParty", "compensatingParty", "attributedParty",
     "attributingParty", "consentedParty", "consentingParty", "trackedParty", "trackingParty",
 )
+_PART_OF = URIRef(ODRL + "partOf")
+_PROP_IRIS: dict[str, URIRef] = {}  # ODRL property name -> URIRef, built once (URIRef() is not cheap)
+_NO_PROPS: dict[Node, list[Node]] = {}
+_NO_VALUES: list[Node] = []
 _RULE_PROPS = {"permission": "permission", "prohibition": "prohibition", "obligation": "obligation"}
 
 
@@ -200,13 +204,16 @@ class _Walker:
 
     # -- small helpers
     def values(self, node: Node, prop: Node) -> list[Node]:
-        return self.index.get(node, {}).get(prop, [])
+        return self.index.get(node, _NO_PROPS).get(prop, _NO_VALUES)
 
     def has(self, node: Node, prop: Node) -> bool:
-        return bool(self.index.get(node, {}).get(prop))
+        return bool(self.index.get(node, _NO_PROPS).get(prop))
 
     def objs(self, node: Node, prop: str) -> list[Node]:
-        found = self.values(node, _O[prop])
+        iri = _PROP_IRIS.get(prop)
+        if iri is None:
+            iri = _PROP_IRIS[prop] = URIRef(ODRL + prop)
+        found = self.index.get(node, _NO_PROPS).get(iri, _NO_VALUES)
         return sorted(found, key=_sort_key) if len(found) > 1 else list(found)
 
     def one(self, node: Node, prop: str) -> Node | None:
@@ -329,7 +336,7 @@ class _Walker:
     def _collection_parts(self, value: Node) -> tuple[bool, tuple[str, ...], str | None, tuple[ConstraintNode, ...]]:
         types = self.types(value)
         is_collection = bool(types & {ODRL + "AssetCollection", ODRL + "PartyCollection"})
-        part_of = tuple(sorted(str(p) for p in self.values(value, _O.partOf)))
+        part_of = tuple(sorted(str(p) for p in self.values(value, _PART_OF)))
         source = self.one(value, "source")
         refinements = self.constraints(value, "refinement")
         if refinements or source is not None:
@@ -436,7 +443,7 @@ class _Walker:
         found = set()
         for subject, props in self.index.items():
             if isinstance(subject, URIRef):
-                for collection in props.get(_O.partOf, ()):
+                for collection in props.get(_PART_OF, ()):
                     if isinstance(collection, URIRef):
                         found.add((str(subject), str(collection)))
         return tuple(sorted(found))
