@@ -236,8 +236,9 @@ class Report:
         if self._duties is None:
             out: list[DutyReport] = []
             for report in self.rules:
-                if report.kind == "permission" and report.activation != "inactive" or (
-                        report.kind == "permission" and any(d.state == "violated" for d in report.duties)):
+                if report.kind == "permission" and (
+                        report.activation == "active" or any(d.state == "violated" for d in report.duties)):
+                    # duties bind through a granting permission; a violated one is shown so it can be acted on
                     out.extend(report.duties)
                 elif report.kind == "obligation" and report.activation == "active":
                     out.extend(report.duties)

@@ -345,3 +345,13 @@ ex:q1 odrl:partOf ex:reports .
     from policies import canonical_hash, parse_policy, policy_to_jsonld
 
     assert canonical_hash(parse_policy(policy_to_jsonld(policy))) == canonical_hash(policy)
+
+
+def test_duties_of_a_permission_that_does_not_grant_do_not_bind() -> None:
+    policy = ttl("""
+ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:use ; odrl:duty [ odrl:action odrl:inform ] ;
+    odrl:constraint [ odrl:leftOperand odrl:purpose ; odrl:operator odrl:eq ; odrl:rightOperand "r" ] ] .
+""")
+    assert [d.action for d in evaluate(policy, request(purpose="r"), state()).duties] == ["inform"]
+    assert evaluate(policy, request(purpose="x"), state()).duties == []
+    assert evaluate(policy, request(), state()).duties == []  # indeterminate (no purpose): nothing granted
