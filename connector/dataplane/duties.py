@@ -7,12 +7,12 @@ I/O makes each rule testable on its own and lets the monitor and the request pat
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector.dataplane.transform import FieldRule
-from policies import Constraint, DutyReport, LogicalConstraint, Policy
+from policies import Constraint, Duty, LogicalConstraint, Policy
 from policies.values import parse_datetime, parse_duration
 
 ODRL = "http://www.w3.org/ns/odrl/2/"
@@ -55,55 +55,67 @@ def count_limit(policy: Policy) -> int | None:
     return max(min(limits), 0) if limits else None
 
 
-def _param(parameters: Mapping[str, Any], name: str) -> Any:
-    for key, value in parameters.items():
-        if _local(key) == name:
-            return value
-    return None
+def duties_of(policy: Policy, actions: tuple[str, ...]) -> list[Duty]:
+    """Every duty (of a permission) or obligation in the policy whose action is one of ``actions``.
+
+    Read from the policy itself, not from an evaluation, so a duty is known even while the state of the
+    world would not permit use (a deadline stays a deadline).
+    """
+    wanted = {_local(a) for a in actions}
+    found: list[Duty] = []
+    for rule in policy.rules:
+        for duty in rule.duties:
+            if _local(duty.action) in wanted:
+                found.append(duty)
+        if rule.kind == "obligation" and _local(rule.action) in wanted:
+            found.append(Duty(actions=rule.actions, uid=rule.uid, constraints=rule.constraints))
+    return found
 
 
-def field_rule(duties: Iterable[DutyReport], asset_properties: Mapping[str, Any]) -> FieldRule | None:
-    """Fields the provider must anonymise before release, from the binding ``anonymize`` duties."""
+def duty_parameters(duty: Duty) -> dict[str, list[str]]:
+    """Left operand (local name) -> right operand values, from the action's refinements and the duty's
+    constraints (``xb:fields isAllOf ("name" "email")`` -> ``{"fields": ["name", "email"]}``)."""
+    params: dict[str, list[str]] = {}
+    nodes: list[Constraint | LogicalConstraint] = list(duty.constraints)
+    for action in duty.actions:
+        nodes.extend(action.refinements)
+    for constraint, _binding in _atomic(nodes):
+        params.setdefault(_local(constraint.left_operand), []).extend(t.value for t in constraint.right_operand)
+    return params
+
+
+def field_rule(policy: Policy, asset_properties: Mapping[str, Any]) -> FieldRule | None:
+    """Fields the provider must anonymise before release, from the policy's ``anonymize`` duties."""
     fields: set[str] = set()
-    for duty in duties:
-        if duty.action not in ANONYMIZE:
-            continue
-        value = _param(duty.parameters, "fields")
-        if isinstance(value, str):
-            fields.add(value)
-        elif isinstance(value, list | tuple | set | frozenset):
-            fields.update(str(v) for v in value)
+    for duty in duties_of(policy, ANONYMIZE):
+        fields.update(duty_parameters(duty).get("fields", []))
     if not fields:
         return None
     mode = str(asset_properties.get("pactum:anonymization") or asset_properties.get("anonymization") or "mask")
     return FieldRule(frozenset(fields), "drop" if mode == "drop" else "mask")
 
 
-def delete_deadline(duties: Iterable[DutyReport], agreement_time: datetime) -> datetime | None:
+def delete_deadline(policy: Policy, agreement_time: datetime) -> datetime | None:
     """When the received copy must be gone: the earliest elapsedTime/dateTime bound of a ``delete`` duty."""
     deadlines: list[datetime] = []
-    for duty in duties:
-        if duty.action not in DELETE:
-            continue
-        elapsed = _param(duty.parameters, "elapsedTime")
-        if elapsed is not None:
+    for duty in duties_of(policy, DELETE):
+        params = duty_parameters(duty)
+        for raw in params.get("elapsedTime", []):
             try:
-                deadlines.append(agreement_time + (elapsed if isinstance(elapsed, timedelta)
-                                                   else parse_duration(str(elapsed))))
+                deadlines.append(agreement_time + parse_duration(raw))
             except (ValueError, TypeError, ArithmeticError):
-                pass
-        when = _param(duty.parameters, "dateTime")
-        if when is not None:
+                continue
+        for raw in params.get("dateTime", []):
             try:
-                deadlines.append(when if isinstance(when, datetime) else parse_datetime(str(when)))
+                deadlines.append(parse_datetime(raw))
             except (ValueError, TypeError):
-                pass
+                continue
     return min(deadlines) if deadlines else None
 
 
-def inform_duties(duties: Iterable[DutyReport]) -> list[DutyReport]:
+def inform_duties(policy: Policy) -> list[Duty]:
     """Duties to inform/notify the provider of a use (fulfilled by the consumer's signed receipt)."""
-    return [d for d in duties if d.action in INFORM]
+    return duties_of(policy, INFORM)
 
 
 def time_bounds(policy: Policy, agreement_time: datetime) -> list[datetime]:

@@ -349,8 +349,7 @@ class DataPlane:
     def _field_rule(self, transfer: TransferInfo) -> FieldRule | None:
         """Fields the agreement's anonymize duties require hiding (static per agreement, so cached)."""
         if transfer.transfer_id not in self._fields:
-            report = self.evaluate(transfer, 0)
-            self._fields[transfer.transfer_id] = field_rule(report.duties, transfer.asset.properties)
+            self._fields[transfer.transfer_id] = field_rule(transfer.policy, transfer.asset.properties)
         return self._fields[transfer.transfer_id]
 
     # ================================================================================ provider: per request
@@ -581,7 +580,12 @@ class DataPlane:
                               digest=digest.value, uses=grant.uses, push=True)
             receipt = (response.json() or {}).get("receipt") if response.content else None
             if receipt:
-                await self.accept_receipt(transfer.transfer_id, receipt, expected_digest=digest.value)
+                try:
+                    await self.accept_receipt(transfer.transfer_id, receipt, expected_digest=digest.value)
+                except ConnectorError as exc:  # delivered all the same; the bad receipt is on record
+                    self.audit.record("receipt.refused", process_id=transfer.transfer_id,
+                                      agreement_id=transfer.agreement_id, counterparty=transfer.consumer_did,
+                                      decision="flag", code=exc.code, reason=str(exc))
             if on_complete is not None:
                 await _maybe_await(on_complete(transfer.transfer_id, digest.value, digest.size))
         except (ConnectorError, httpx.HTTPError, ValueError) as exc:
@@ -622,7 +626,7 @@ class DataPlane:
             self.audit.record("receipt.mismatch", process_id=transfer_id, agreement_id=transfer.agreement_id,
                               counterparty=transfer.consumer_did, decision="flag",
                               reason=f"receipt digest {payload['digest']} differs from sent {expected}")
-        for duty in inform_duties(self.evaluate(transfer, 0).duties):
+        for duty in inform_duties(transfer.policy):
             self.record_event(transfer.agreement_id, duty.action, target=transfer.asset.id,
                               parameters={"receipt": payload["digest"], "duty": duty.uid})
 
@@ -636,8 +640,7 @@ class DataPlane:
 
     def _track_provider_duties(self, transfer: TransferInfo) -> None:
         """Expect a deletion report by the delete duty's deadline (+ grace) for this agreement."""
-        report = self.evaluate(transfer, 0)
-        deadline = delete_deadline(report.duties, _aware(transfer.agreement_time))
+        deadline = delete_deadline(transfer.policy, _aware(transfer.agreement_time))
         if deadline is None:
             return
         with self.sessions.begin() as session:
@@ -817,9 +820,7 @@ class DataPlane:
         policy, when = self._edr_meta(row)
         if policy is None or when is None:
             return
-        report = evaluate(policy, Request(action="use", assignee=self.did),
-                          StateOfWorld(now=datetime.now(UTC), agreement_time=when))
-        deadline = delete_deadline(report.duties, when)
+        deadline = delete_deadline(policy, _aware(when))
         if deadline is None:
             return
         with self.sessions.begin() as session:
