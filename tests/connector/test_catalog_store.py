@@ -221,3 +221,15 @@ def test_concurrent_creates_of_one_id_give_one_winner(sessions: sessionmaker[Ses
         outcomes = sorted(pool.map(attempt, range(6)))
     assert outcomes == ["conflict"] * 5 + ["created"]
     assert store.count() == 1
+
+
+def test_private_properties_are_queryable_only_by_name(sessions: sessionmaker[Session], settings: Settings) -> None:
+    store = AssetStore(sessions, settings)
+    store.create(Asset("p1", {EDC + "owner": "public-team"}, {EDC + "owner": "secret-team"},
+                       {"type": "Inline", "data": "x"}))
+    private = query_spec_from_json({"filterExpression": [
+        {"operandLeft": "privateProperties.'owner'", "operator": "=", "operandRight": "secret-team"}]})
+    public = query_spec_from_json({"filterExpression": [
+        {"operandLeft": "owner", "operator": "=", "operandRight": "secret-team"}]})
+    assert [a.id for a in store.query(private)] == ["p1"]
+    assert store.query(public) == []
