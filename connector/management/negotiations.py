@@ -7,6 +7,7 @@ approval, and a step not possible now answers 409 listing the steps that are.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,9 @@ def normalise_policy(policy: Any) -> dict[str, Any]:
     if isinstance(target, dict):
         target = target.get("@id")
     offer_id = policy.get("@id")
+    if not offer_id:  # a counter-offer written by an operator may leave the id to us
+        offer_id = f"urn:uuid:{uuid.uuid4()}"
+        policy = {**policy, "@id": offer_id}
     if "@context" in policy and policy["@context"] not in (
             ["https://w3id.org/dspace/2025/1/context.jsonld"], "https://w3id.org/dspace/2025/1/context.jsonld"):
         from policies import parse_policy

@@ -43,6 +43,10 @@ def role_of(ctx: ConnectorContext, pid: str) -> str:
 
 
 def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
+    def state_of(session: Session, process_id: str) -> str | None:
+        row = session.get(NegotiationRow, process_id)
+        return row.state if row is not None else None
+
     router = APIRouter(tags=["dsp-negotiation"])
     locks = ctx.extras["locks"]
 
@@ -57,7 +61,8 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
 
             def work() -> tuple[Answer, bool]:
                 with locks(lock_key or digest):
-                    return handle_once(ctx.sessions, digest, lambda session: handler(session, party, message))
+                    return handle_once(ctx.sessions, digest, lambda session: handler(session, party, message),
+                                       state_of)
 
             answer, new = await run_in_threadpool(work)
         except DSP_ERRORS as exc:

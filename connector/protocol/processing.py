@@ -91,21 +91,30 @@ class ProcessLocks:
             return lock
 
 
-def handle_once(sessions: sessionmaker[Session], digest: str,
-                handler: Callable[[Session], Answer]) -> tuple[Answer, bool]:
-    """Run ``handler`` in one transaction unless this exact message was answered before.
+StateOf = Callable[[Session, str], "str | None"]
 
+
+def handle_once(sessions: sessionmaker[Session], digest: str, handler: Callable[[Session], Answer],
+                state_of: StateOf) -> tuple[Answer, bool]:
+    """Run ``handler`` in one transaction unless this exact message was already answered in this state.
+
+    A repeat is recognised while its process is still in the state the first copy left it in; once the
+    process has moved on (e.g. suspended again after a resumption), the same bytes are a new message.
     Returns the answer and whether it is new (False: a repeat, nothing changed).
     """
     with sessions() as session:
         seen = session.get(InboundRow, digest)
-        if seen is not None:
-            body = json.loads(seen.response) if seen.response else None
-            return Answer(seen.status, body, seen.process_id), False
+        if seen is not None and (seen.process_id is None or state_of(session, seen.process_id) == seen.state):
+            return _replay(seen), False
     try:
         with sessions.begin() as session:
+            stale = session.get(InboundRow, digest)
+            if stale is not None:
+                session.delete(stale)
+                session.flush()
             answer = handler(session)
-            session.add(InboundRow(digest=digest, process_id=answer.process_id, status=answer.status,
+            state = state_of(session, answer.process_id) if answer.process_id else None
+            session.add(InboundRow(digest=digest, process_id=answer.process_id, state=state, status=answer.status,
                                    response=json.dumps(answer.body) if answer.body is not None else "",
                                    received_at=utcnow()))
     except IntegrityError:  # the same message raced in twice: the other copy won, answer as it did
@@ -113,6 +122,10 @@ def handle_once(sessions: sessionmaker[Session], digest: str,
             seen = session.get(InboundRow, digest)
             if seen is None:
                 raise
-            body = json.loads(seen.response) if seen.response else None
-            return Answer(seen.status, body, seen.process_id), False
+            return _replay(seen), False
     return answer, True
+
+
+def _replay(seen: InboundRow) -> Answer:
+    body = json.loads(seen.response) if seen.response else None
+    return Answer(seen.status, body, seen.process_id)

@@ -19,6 +19,7 @@ from connector.logs import CORRELATION_HEADER
 from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_message
 from connector.protocol.negotiation_routes import spawn
 from connector.protocol.processing import Answer, handle_once, message_digest
+from connector.storage.tables_protocol import TransferRow
 from connector.trust import Party
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ EVENTS = {"start": ("TransferStartMessage", "start"), "completion": ("TransferCo
 
 
 def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
+    def state_of(session: Session, process_id: str) -> str | None:
+        row = session.get(TransferRow, process_id)
+        return row.state if row is not None else None
+
     router = APIRouter(tags=["dsp-transfer"])
     locks = ctx.extras["locks"]
 
@@ -44,7 +49,8 @@ def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
 
             def work() -> tuple[Answer, bool]:
                 with locks(lock_key or message.get("consumerPid") or digest):
-                    return handle_once(ctx.sessions, digest, lambda session: handler(session, party, message))
+                    return handle_once(ctx.sessions, digest, lambda session: handler(session, party, message),
+                                       state_of)
 
             answer, new = await run_in_threadpool(work)
         except DSP_ERRORS as exc:

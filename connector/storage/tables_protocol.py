@@ -113,6 +113,7 @@ class InboundRow(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     process_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the process state this answer left
     status: Mapped[int] = mapped_column(Integer, nullable=False)
     response: Mapped[str] = mapped_column(Text, nullable=False)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from identity.dids import Resolver
 from identity.errors import IdentityError
 from identity.wallet import Wallet
 from tests.e2e.conftest import FAST_SCRYPT, PASSPHRASE, Authority, Connector, free_port, make_connector
+from tests.e2e.flows import EDC, publish
 
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -299,6 +301,69 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 20, interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         time.sleep(interval)
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Finalized:
+    """A FINALIZED negotiation between the CUT and the peer, and its agreement."""
+
+    agreement_id: str
+    asset_id: str
+    consumer_pid: str
+    provider_pid: str
+
+
+def finalize_with_cut_as_provider(peer: ScriptedPeer, cut: Connector, *, data: str = "tck data") -> Finalized:
+    """The peer negotiates an ``auto`` offer of the CUT to FINALIZED (the shortest DSP path)."""
+    asset_id = publish(cut, approval="auto", data=data)
+    r = peer.send(cut, f"/catalog/datasets/{asset_id}", method="GET")
+    assert r.status_code == 200, r.text
+    offer = r.json()["hasPolicy"][0]
+    consumer_pid = peer.adopt(new_pid())
+    r = peer.send(cut, "/negotiations/request", dsp("ContractRequestMessage", consumerPid=consumer_pid,
+                                                   offer={**offer, "target": asset_id},
+                                                   callbackAddress=peer.base_url))
+    assert r.status_code == 201, r.text
+    provider_pid = str(r.json()["providerPid"])
+    agreement = peer.expect("ContractAgreementMessage", consumerPid=consumer_pid).message["agreement"]
+    r = peer.send(cut, f"/negotiations/{provider_pid}/agreement/verification", dsp(
+        "ContractAgreementVerificationMessage", providerPid=provider_pid, consumerPid=consumer_pid))
+    assert r.status_code == 200, r.text
+    event = peer.expect("ContractNegotiationEventMessage", consumerPid=consumer_pid).message
+    assert event["eventType"] == "FINALIZED"
+    wait_until(lambda: cut.negotiation(provider_pid)["state"] == "FINALIZED")
+    return Finalized(str(agreement["@id"]), asset_id, consumer_pid, provider_pid)
+
+
+def finalize_with_cut_as_consumer(peer: ScriptedPeer, cut: Connector) -> Finalized:
+    """The CUT's operator negotiates (``auto``) with the peer as provider up to FINALIZED."""
+    asset_id = f"urn:uuid:{uuid.uuid4()}"
+    permission = [{"action": "use"}]
+    r = cut.mgmt("POST", "/v3/contractnegotiations", json={
+        "@context": EDC, "@type": "ContractRequest", "counterPartyAddress": peer.base_url,
+        "counterPartyId": peer.did, "protocol": "dataspace-protocol-http:2025-1", "approval": "auto",
+        "policy": {"@id": f"offer:{asset_id}", "@type": "Offer", "permission": permission, "target": asset_id,
+                   "assigner": peer.did}})
+    assert r.status_code == 200, r.text
+    consumer_pid = str(r.json()["@id"])
+    peer.expect("ContractRequestMessage", consumerPid=consumer_pid)
+    provider_pid = str(wait_until(lambda: cut.negotiation(consumer_pid).get("providerPid")))
+    agreement_id = new_pid()
+    pids = {"providerPid": provider_pid, "consumerPid": consumer_pid}
+    r = peer.send(cut, f"/negotiations/{consumer_pid}/agreement", dsp("ContractAgreementMessage", **pids, agreement={
+        "@id": agreement_id, "@type": "Agreement", "target": asset_id, "assigner": peer.did, "assignee": cut.did,
+        "timestamp": utc_timestamp(), "permission": permission}))
+    assert r.status_code == 200, r.text
+    peer.expect("ContractAgreementVerificationMessage", consumerPid=consumer_pid)
+    r = peer.send(cut, f"/negotiations/{consumer_pid}/events",
+                  dsp("ContractNegotiationEventMessage", **pids, eventType="FINALIZED"))
+    assert r.status_code == 200, r.text
+    cut.wait_state("negotiation", consumer_pid, "FINALIZED")
+    return Finalized(agreement_id, asset_id, consumer_pid, provider_pid)
 
 
 @dataclass

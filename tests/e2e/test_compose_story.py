@@ -17,7 +17,7 @@ from connector.demo import run_story
 from connector.demo.compose import Launched, launch_compose, load_compose
 from connector.demo.narrate import Narrator, Outcome
 from connector.demo.processes import Supervisor
-from connector.demo.space import DataSpace
+from connector.demo.space import DataSpace, trusted_issuers
 from tests.e2e.browser import dump_dom
 from tests.e2e.test_demo import processes_mentioning
 
@@ -72,7 +72,7 @@ def test_services_run_with_their_compose_environment(compose_run: ComposeRun) ->
     env = compose_run.launched.env
     assert env["supplier"]["PACTUM_STORAGE__URL"].startswith("postgresql://pactum@127.0.0.1:")
     assert env["authority"]["PACTUM_AUTHORITY_DATABASE_URL"].startswith("postgresql+psycopg://pactum@127.0.0.1:")
-    assert env["supplier"]["PACTUM_TRUST__ISSUERS"] == f'{{ "*" = ["{compose_run.space.authority.did}"] }}'
+    assert env["supplier"]["PACTUM_TRUST__ISSUERS"] == trusted_issuers(compose_run.space.authority.did)
     assert set(compose_run.space.companies) == {"supplier", "manufacturer", "logistics", "recycler"}
     assert compose_run.launched.argv["supplier"][-1].endswith("fs/supplier/srv/pactum/config/supplier.toml")
 
