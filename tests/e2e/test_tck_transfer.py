@@ -414,12 +414,8 @@ def test_tp_c_02_03_no_request_under_an_agreement_that_is_not_finalized(tck: Tck
     assert not [e for e in peer.received()[before:] if e.type == "TransferRequestMessage"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "connector/protocol/processing.py handle_once dedupes inbound messages by a digest of caller, path and "
-    "body only, so a second TransferStartMessage identical to the first (resume after a suspension, same "
-    "EDR) is answered 200 from the inbound log and never applied; DSP messages carry no message id, so the "
-    "digest must also cover the process state (or version) the message was applied to"))
 def test_tp_c_02_04_identical_start_after_a_suspension_resumes(tck: Tck) -> None:
+    """DSP messages carry no id: the same bytes in a new state are a new message, not a retry."""
     t = started(tck)
     assert t.send("suspension", "TransferSuspensionMessage", reason=["hold"]).status_code == 200
     t.wait("SUSPENDED")
