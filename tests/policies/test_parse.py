@@ -72,9 +72,12 @@ def test_malformed_turtle_has_line_and_column() -> None:
     text = PREFIXES + "ex:p a odrl:Set ;\n    odrl:permission [ odrl:action odrl:use \n ex:oops ] ] .\n"
     with pytest.raises(PolicyParseError) as err:
         parse_policy(text, format="turtle")
-    assert err.value.line is not None and err.value.line >= 8
-    assert err.value.column is not None
-    assert "line" in str(err.value)
+    assert (err.value.line, err.value.column) == (9, 2)  # " ex:oops": where "]" was expected
+    assert "line 9, column 2" in str(err.value)
+    unterminated = PREFIXES + 'ex:p a odrl:Set ;\n    odrl:permission [ odrl:action "open ] .\n'
+    with pytest.raises(PolicyParseError) as err2:
+        parse_policy(unterminated, format="turtle")
+    assert err2.value.line == 8 and err2.value.column is not None
 
 
 def test_malformed_json_has_line_and_column() -> None:
