@@ -30,7 +30,10 @@ class AssetRow(Base):
 
 
 class AssetPropertyRow(Base):
-    """One scalar value of one asset property (lists give several rows), keyed by the property's IRI."""
+    """One scalar value of one asset property (lists give several rows), keyed by the property's IRI.
+
+    ``private`` is part of the key: a public and a private property may share a name.
+    """
 
     __tablename__ = "catalog_asset_properties"
 
@@ -38,8 +41,8 @@ class AssetPropertyRow(Base):
                                           primary_key=True)
     name: Mapped[str] = mapped_column(String(500), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    private: Mapped[bool] = mapped_column(primary_key=True, default=False)
     value: Mapped[str] = mapped_column(Text, nullable=False)
-    private: Mapped[bool] = mapped_column(nullable=False, default=False)
 
 
 class PolicyDefinitionRow(Base):
