@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,8 +28,28 @@ from connector.demo.errors import ProcessStartError
 _PR_SET_PDEATHSIG = 1
 
 
+_PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range, so outgoing connections never take our ports
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the kernel picks it)."""
+    """A port nobody listens on right now, chosen below the ephemeral range and not handed out before.
+
+    WHY not ``bind(0)``: the kernel picks that port from the range every outgoing connection uses, so on a busy
+    machine another socket can take it between our check and the party's bind.
+    """
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(*_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

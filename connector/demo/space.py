@@ -25,6 +25,8 @@ DEPLOY_DIR = REPO_ROOT / "deploy"
 CONFIG_DIR = DEPLOY_DIR / "config"
 COMPANIES = ("supplier", "manufacturer", "logistics", "recycler")
 PYTHON_CLI = [sys.executable, "-m", "connector.cli"]
+CREDENTIAL_TYPES = ("MembershipCredential", "BusinessPartnerCredential", "DataExchangeGovernanceCredential",
+                    "DataProtectionCertification", "DataSecurityCertification")
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,11 @@ def company_from_settings(key: str, settings: Settings, env: Mapping[str, str]) 
     )
 
 
+def trusted_issuers(authority_did: str) -> str:
+    """``[trust.issuers]`` as a TOML inline table: every credential type of the data space, from the authority."""
+    return "{ " + ", ".join(f'{t} = ["{authority_did}"]' for t in CREDENTIAL_TYPES) + " }"
+
+
 def _loopback(port: int) -> str:
     return f"127.0.0.1:{port}"
 
@@ -143,7 +150,7 @@ def start_local(workdir: Path, supervisor: Supervisor, *, seed: int = DEFAULT_SE
         env = {**base_env,
                "PACTUM_LISTEN__PROTOCOL": _loopback(ports[0]), "PACTUM_LISTEN__MANAGEMENT": _loopback(ports[1]),
                "PACTUM_LISTEN__DATA": _loopback(ports[2]), "PACTUM_LISTEN__IDENTITY": _loopback(ports[3]),
-               "PACTUM_TRUST__AUTHORITY_URL": auth_url, "PACTUM_TRUST__ISSUERS": f'{{ "*" = ["{auth_did}"] }}',
+               "PACTUM_TRUST__AUTHORITY_URL": auth_url, "PACTUM_TRUST__ISSUERS": trusted_issuers(auth_did),
                "PACTUM_WALLET_PASSPHRASE": secrets.token_urlsafe(24),
                "PACTUM_MANAGEMENT_API_KEY": secrets.token_urlsafe(24), "PACTUM_LOG_LEVEL": "WARNING"}
         settings = load_settings(configs[key], environ=env)

@@ -41,6 +41,7 @@ CREDENTIALS = {
     "logistics": ["membership", "bpn", "framework-data-exchange-governance", "data-protection"],
     "recycler": ["membership", "bpn", "framework-data-exchange-governance", "data-protection"],
 }
+CONSUMER_FACTS = {"xb:retention": "P30D"}  # what each consumer declares in its contract request
 DEMO_MAX_USES = 3  # the supplier sets important-certified's "at most N uses" to 3 so the demo can spend it
 
 
@@ -67,7 +68,7 @@ DATASETS = (
     DatasetSpec("quality-measurements", "Production quality measurements", "quality/measurements.csv",
                 "text/csv", "important", ("quality", "personal"), "traceability-members", "important-certified"),
     DatasetSpec("process-know-how", "Die-casting and sintering process parameters",
-                "knowhow/process-parameters.json", "application/json", "core", ("core",), "core-stays-home",
+                "knowhow/process-parameters.json", "application/json", "core", ("core",), "traceability-members",
                 "core-stays-home"),
 )
 
@@ -214,11 +215,17 @@ class SupplyChainStory:
         self.n.expect("supplier publishes its catalog", f"{len(DATASETS)} offers", actual, reason)
 
     def _policy_text(self, name: str) -> str:
+        """A library policy filled in for this supplier: the template's provider placeholder becomes the
+        supplier's DID, the target placeholder is dropped (the contract definition's asset selector names
+        the target), and the quality policy's use count is lowered so the demo can spend it."""
         path = LIBRARY / f"{name}.ttl"
         try:
             text = path.read_text("utf-8")
         except OSError as exc:
             raise DemoError(f"cannot read library policy {path}: {exc.strerror or exc}") from exc
+        supplier = self.space.company("supplier")
+        text = text.replace("    odrl:target <urn:pactum:asset> ;\n", "")
+        text = text.replace("<urn:pactum:provider>", f"<{supplier.did}>")
         if name == "important-certified":
             text = text.replace('odrl:rightOperand "1000"^^xsd:integer', f'odrl:rightOperand "{DEMO_MAX_USES}"'
                                 '^^xsd:integer')
@@ -247,12 +254,8 @@ class SupplyChainStory:
         self.n.chapter("4. Who sees what in the supplier's catalog",
                        "Each company asks the supplier's connector for its catalog over DSP; the supplier "
                        "evaluates the access policies against the caller's verified credentials.")
-        expected_views = {
-            "manufacturer": ["part-traceability", "product-carbon-footprint", "quality-measurements"],
-            "logistics": ["part-traceability", "product-carbon-footprint", "quality-measurements"],
-            "recycler": ["part-traceability", "process-know-how", "product-carbon-footprint",
-                         "quality-measurements"],
-        }
+        everything = [spec.asset_id for spec in DATASETS]
+        expected_views = {"manufacturer": everything, "logistics": everything, "recycler": everything}
         for key, expected in expected_views.items():
             company = self.space.company(key)
             self.n.ask(company.name, f"the catalog of {supplier.name}")
@@ -295,8 +298,12 @@ class SupplyChainStory:
         return dict(policies[0]) if policies else None
 
     def _negotiate(self, consumer: str, asset_id: str, *, offer_seen_by: str | None = None,
-                   facts: dict[str, Any] | None = None) -> tuple[str, str]:
-        """Start a negotiation through the consumer's management API and wait for its final state."""
+                   facts: dict[str, Any] | None = None, because: str = "") -> tuple[str, str]:
+        """Start a negotiation through the consumer's management API and wait for its final state.
+
+        A refusal counts as the expected one only when the explanation names ``because`` and the policy was
+        decided (not "indeterminate" for lack of facts): refusing for the wrong reason is not the story.
+        """
         supplier = self.space.company("supplier")
         offer = self._offer(offer_seen_by or consumer, asset_id)
         if offer is None:
@@ -324,7 +331,10 @@ class SupplyChainStory:
             agreement = str(result.get("contractAgreementId"))
             self.mem.agreements[(consumer, asset_id)] = agreement
             return "FINALIZED", f"agreement {agreement}"
-        return "TERMINATED", str(result.get("errorDetail") or result.get("errorCode") or "no reason given")
+        reason = str(result.get("errorDetail") or result.get("errorCode") or "no reason given")
+        if because and (because not in reason or "indeterminate" in reason):
+            return "TERMINATED for another reason", reason
+        return "TERMINATED", reason
 
     def _transfer(self, consumer: str, asset_id: str, *, purpose: str | None = None) -> tuple[str, str]:
         """Start an HttpData-PULL transfer for the agreement on ``asset_id`` and wait until it starts or ends."""
@@ -388,24 +398,22 @@ class SupplyChainStory:
                        "contract policy against the consumer's verified credentials and answers with an agreement "
                        "or a termination that carries the policy engine's explanation.")
         plan = [
-            ("manufacturer", "part-traceability", "FINALIZED", None, "members may use traceability data"),
-            ("manufacturer", "product-carbon-footprint", "FINALIZED", None, "members, purpose checked on use"),
-            ("manufacturer", "quality-measurements", "FINALIZED", None,
+            ("manufacturer", "part-traceability", "FINALIZED", "", "members may use traceability data"),
+            ("manufacturer", "product-carbon-footprint", "FINALIZED", "", "members, purpose checked on use"),
+            ("manufacturer", "quality-measurements", "FINALIZED", "",
              "certified (DataSecurityCertification) and Japan is an adequate jurisdiction"),
-            ("recycler", "part-traceability", "FINALIZED", None, "members may use traceability data"),
-            ("logistics", "quality-measurements", "TERMINATED", None,
+            ("recycler", "part-traceability", "FINALIZED", "", "members may use traceability data"),
+            ("logistics", "quality-measurements", "TERMINATED", "certification",
              "uncertified recipient in a jurisdiction without adequacy"),
-            ("manufacturer", "process-know-how", "TERMINATED", "recycler",
-             "core data must not leave Germany (offer id learned from a partner's catalog)"),
+            ("manufacturer", "process-know-how", "TERMINATED", "negativeList", "core data must not leave Germany"),
         ]
-        facts = {"xb:retention": "P30D"}
-        for consumer, asset_id, expected, seen_by, why in plan:
+        for consumer, asset_id, expected, because, why in plan:
             company = self.space.company(consumer)
             self.n.ask(company.name, f"a contract for {asset_id} ({why})")
             label = "agreement" if expected == "FINALIZED" else "refusal"
             self._attempt(f"{consumer} negotiates {asset_id}: {label}", expected,
-                          partial(self._negotiate, consumer, asset_id, offer_seen_by=seen_by, facts=facts),
-                          needs=[self._offer(seen_by or consumer, asset_id)],
+                          partial(self._negotiate, consumer, asset_id, facts=CONSUMER_FACTS, because=because),
+                          needs=[self._offer(consumer, asset_id)],
                           needs_what=f"the offer for {asset_id} from the catalog step")
 
     # -- chapter 6 -----------------------------------------------------------------------------------------
@@ -502,7 +510,7 @@ class SupplyChainStory:
                 self.n.say(f"the logistics wallet now holds the forged credential {stored}")
             except DemoError as exc:
                 self.n.say(f"the wallet itself refused the forged credential ({exc}); asking anyway")
-            return self._negotiate("logistics", "quality-measurements", facts={"xb:retention": "P30D"})
+            return self._negotiate("logistics", "quality-measurements", facts=CONSUMER_FACTS, because="certification")
 
         self._attempt("forged certification refused", "TERMINATED", forge_and_ask,
                       needs=[self._offer("logistics", "quality-measurements")],
@@ -519,34 +527,54 @@ class SupplyChainStory:
         self._attempt("recycler transfers part-traceability", "STARTED", lambda: self._transfer(*key),
                       needs=[self.mem.agreements.get(key)], needs_what="the recycler's traceability agreement")
 
-        def revoke_and_watch() -> tuple[str, str]:
+        def revoke() -> tuple[str, str]:
             membership = self.mem.credentials.get("recycler", {}).get("MembershipCredential")
             if not membership:
                 raise DemoError("the authority issued no membership credential to the recycler")
-            self.authority.revoke(membership)
-            self.n.say(f"authority: revoked {membership}")
-            supplier = self.mgmt["supplier"]
-            transfer_id = self.mem.transfers[key]
+            answer = self.authority.revoke(membership)
+            return ("revoked" if answer.get("revoked") else "not revoked"), \
+                f"{membership}: bit {answer.get('statusListIndex')} of {answer.get('statusList')}"
 
-            def provider_state() -> str | None:
-                for row in supplier.v3("POST", "/transferprocesses/request", {"@context": EDC_CONTEXT}):
-                    if transfer_id in (row.get("@id"), row.get("correlationId"), row.get("consumerPid")):
-                        state = str(row.get("state"))
-                        return state if state in ("SUSPENDED", "TERMINATED") else None
-                return None
-
-            state = wait_for(provider_state, timeout=20, interval=0.5)
-            return (state or "still running"), "status list bit set; the supplier's monitor re-checked credentials"
-
-        self._attempt("revocation suspends the running transfer", "SUSPENDED", revoke_and_watch,
-                      needs=[self.mem.transfers.get(key)], needs_what="a started recycler transfer")
+        revoked = self._attempt("authority revokes the recycler's membership", "revoked", revoke,
+                                needs=[self.mem.transfers.get(key)], needs_what="a started recycler transfer")
 
         def pull_after() -> tuple[str, str]:
             status, _body, reason = self._pull(*key)
             return ("refused" if status in (401, 403, 409, 410) else f"answered {status}"), reason
 
         self._attempt("data refused after revocation", "refused", pull_after,
-                      needs=[self.mem.transfers.get(key)], needs_what="a started recycler transfer")
+                      needs=[revoked == "revoked"], needs_what="the revocation")
+
+        def suspended() -> tuple[str, str]:
+            supplier = self.mgmt["supplier"]
+            transfer_id = self.mem.transfers[key]
+
+            def provider_side() -> dict[str, Any] | None:
+                rows = supplier.v3("POST", "/transferprocesses/request", {"@context": EDC_CONTEXT,
+                                                                          "@type": "QuerySpec"})
+                for row in rows:
+                    if transfer_id in (row.get("@id"), row.get("consumerPid"), row.get("correlationId")):
+                        return row if row.get("state") in ("SUSPENDED", "TERMINATED") else None
+                return None
+
+            row = wait_for(provider_side, timeout=20, interval=0.5)
+            if not row:
+                return "still running", "the supplier's transfer did not leave STARTED within 20 s"
+            return str(row.get("state")), str(row.get("errorDetail") or row.get("errorCode") or "")
+
+        self._attempt("revocation suspends the running transfer", "SUSPENDED", suspended,
+                      needs=[revoked == "revoked"], needs_what="the revocation")
+
+        def catalog_after() -> tuple[str, str]:
+            supplier = self.space.company("supplier")
+            catalog = self.mgmt["recycler"].v3("POST", "/catalog/request", {
+                "@context": EDC_CONTEXT, "counterPartyAddress": supplier.protocol_url,
+                "counterPartyId": supplier.did, "protocol": DSP_PROTOCOL})
+            datasets = _datasets(catalog)
+            return (", ".join(sorted(datasets)) or "nothing"), "membership is what every access policy asks for"
+
+        self._attempt("revoked member sees the catalog", "nothing", catalog_after,
+                      needs=[revoked == "revoked"], needs_what="the revocation")
 
     # -- chapter 10 ----------------------------------------------------------------------------------------
     def delete_duty(self) -> None:

@@ -247,9 +247,12 @@ class Dataspace:
     authority: Authority
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dataspace(tmp_path_factory: pytest.TempPathFactory, authority: Authority) -> Iterator[Dataspace]:
-    """A provider and a consumer (auto approval), both members, running for the whole test module."""
+    """A provider and a consumer (auto approval), both members, shared by the whole e2e session.
+
+    Tests that stop or kill one of them start it again before they end.
+    """
     base = tmp_path_factory.mktemp("dataspace")
     provider = make_connector(base, "provider", authority)
     consumer = make_connector(base, "consumer", authority)

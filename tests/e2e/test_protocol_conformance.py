@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Authority, Connector, make_connector
+from tests.e2e.conftest import Connector, Dataspace
 from tests.e2e.flows import publish
 from tests.e2e.peer import ScriptedPeer
 
@@ -30,22 +30,13 @@ class Bench:
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory, authority: Authority) -> Iterator[Bench]:
+def bench(tmp_path_factory: pytest.TempPathFactory, dataspace: Dataspace) -> Iterator[Bench]:
+    """The shared provider and consumer under test, plus two scripted peers (a member and an outsider)."""
     base = tmp_path_factory.mktemp("conformance")
-    provider = make_connector(base, "provider", authority)
-    consumer = make_connector(base, "consumer", authority)
-    peer = ScriptedPeer(base / "peer", authority)
-    outsider = ScriptedPeer(base / "outsider", authority, member=False)
-    try:
-        provider.launch()
-        consumer.launch()
-        with peer.running(), outsider.running():
-            provider.wait_ready()
-            consumer.wait_ready()
-            yield Bench(provider, consumer, peer, outsider)
-    finally:
-        consumer.stop()
-        provider.stop()
+    peer = ScriptedPeer(base / "peer", dataspace.authority)
+    outsider = ScriptedPeer(base / "outsider", dataspace.authority, member=False)
+    with peer.running(), outsider.running():
+        yield Bench(dataspace.provider, dataspace.consumer, peer, outsider)
 
 
 def pid() -> str:
