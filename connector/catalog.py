@@ -246,6 +246,8 @@ def build_catalog(ctx: Any, party: CatalogParty | None, filter: Any = None, offs
     if page:
         catalog["dataset"] = [dataset_json(ctx, v) for v in page]
     catalog.total = len(visible)
+    log.info("catalog for %s: %d of %d visible datasets (offset %d)", party.did if party else "an unknown caller",
+             len(page), len(visible), offset)
     return catalog
 
 

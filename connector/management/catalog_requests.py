@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 
 from connector import jsonld
 from connector.errors import ConnectorError
-from connector.logs import CORRELATION_HEADER, current_correlation_id
+from connector.logs import CORRELATION_HEADER, correlation, current_correlation_id
 from connector.management.common import BodyInvalid, ManagementContext, read_jsonld_body
 from connector.management.openapi import CATALOG_REQUEST_BODY, DATASET_REQUEST_BODY, json_body
 from connector.querying import QuerySpec, query_spec_from_node
@@ -66,7 +66,7 @@ async def _headers(ctx: CatalogClientContext, node: dict[str, Any], address: str
     if not did.startswith("did:"):
         raise BodyInvalid(f"counterPartyId = {did!r}: expected the counterparty's DID", code="counterparty_id_invalid")
     return {"Authorization": ctx.trust.authorization(did),
-            CORRELATION_HEADER: current_correlation_id() or str(uuid.uuid4()),
+            CORRELATION_HEADER: current_correlation_id() or f"urn:uuid:{uuid.uuid4()}",
             "Content-Type": "application/json"}
 
 
@@ -129,6 +129,14 @@ async def request_dataset(ctx: CatalogClientContext, node: dict[str, Any]) -> di
     return await _call(ctx, "GET", f"{address}/catalog/datasets/{quote(dataset_id, safe='')}", headers=headers)
 
 
+def _correlation_id(request: Request) -> str:
+    """The operator's correlation id (header) if given, else the current one, else a new one."""
+    given = request.headers.get(CORRELATION_HEADER, "").strip()
+    if given and len(given) <= 200 and given.isprintable():
+        return given
+    return current_correlation_id() or f"urn:uuid:{uuid.uuid4()}"
+
+
 def create_catalog_requests_router(ctx: CatalogClientContext) -> APIRouter:
     router = APIRouter(tags=["catalog"])
 
@@ -136,12 +144,14 @@ def create_catalog_requests_router(ctx: CatalogClientContext) -> APIRouter:
                  openapi_extra=json_body(CATALOG_REQUEST_BODY))
     async def catalog_request(request: Request) -> dict[str, Any]:
         _raw, node = await read_jsonld_body(request, ctx.settings, what="CatalogRequest")
-        return await request_catalog(ctx, node)
+        with correlation(_correlation_id(request)):
+            return await request_catalog(ctx, node)
 
     @router.post(CATALOG + "/dataset/request", summary="Fetch one dataset of a counterparty's DSP catalog",
                  openapi_extra=json_body(DATASET_REQUEST_BODY))
     async def dataset_request(request: Request) -> dict[str, Any]:
         _raw, node = await read_jsonld_body(request, ctx.settings, what="DatasetRequest")
-        return await request_dataset(ctx, node)
+        with correlation(_correlation_id(request)):
+            return await request_dataset(ctx, node)
 
     return router

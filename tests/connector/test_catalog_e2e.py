@@ -5,6 +5,9 @@ Uses the end-to-end fixtures (an authority and connectors started as ``pactum co
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,6 +110,23 @@ def test_query_spec_filters_and_pages_the_remote_catalog(dataspace: Dataspace,  
         {"operandLeft": "id", "operator": "like", "operandRight": "cat-%"}]}).json()
     assert len(first["dataset"]) == 1 and len(second["dataset"]) == 1
     assert first["dataset"][0]["@id"] != second["dataset"][0]["@id"]
+
+
+def test_the_correlation_id_reaches_the_provider(dataspace: Dataspace,  # noqa: F811
+                                                 published: dict[str, str]) -> None:
+    correlation_id = f"urn:uuid:{uuid.uuid4()}"
+    body = {"@context": EDC, "counterPartyAddress": dataspace.provider.protocol_url,
+            "counterPartyId": dataspace.provider.did, "protocol": DSP}
+    r = dataspace.consumer.mgmt("POST", "/v3/catalog/request", json=body,
+                                headers={"X-Correlation-Id": correlation_id})
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 5
+    while correlation_id not in dataspace.provider.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in dataspace.provider.log.read_text().splitlines()
+             if correlation_id in line and line.startswith("{")]
+    assert any(entry.get("correlation_id") == correlation_id and "catalog for" in entry["message"]
+               for entry in lines), lines
 
 
 def test_dataset_request_returns_offers(dataspace: Dataspace, published: dict[str, str]) -> None:  # noqa: F811
