@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.e2e.conftest import Dataspace
 from tests.e2e.flows import dataset, first_offer, publish, start_negotiation
 
@@ -27,10 +29,16 @@ def test_consumer_crash_while_provider_decides_resumes_to_finalized(dataspace: D
 
 
 def _provider_pid(dataspace: Dataspace, negotiation_id: str) -> str:
-    found = dataspace.provider.mgmt("POST", "/v3/contractnegotiations/request", json={
-        "filterExpression": [{"operandLeft": "consumerPid", "operator": "=", "operandRight": negotiation_id}]})
-    pid: str = found.json()[0]["@id"]
-    return pid
+    """The provider's id of the negotiation, once the consumer's request has reached it."""
+    deadline = time.monotonic() + 20
+    while True:
+        found = dataspace.provider.mgmt("POST", "/v3/contractnegotiations/request", json={
+            "filterExpression": [{"operandLeft": "consumerPid", "operator": "=", "operandRight": negotiation_id}]})
+        if found.json():
+            pid: str = found.json()[0]["@id"]
+            return pid
+        assert time.monotonic() < deadline, "the request never reached the provider"
+        time.sleep(0.05)
 
 
 def test_provider_down_when_the_request_is_sent_gets_it_after_restart(dataspace: Dataspace) -> None:
