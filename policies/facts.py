@@ -56,6 +56,16 @@ class Request:
     purpose: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.action, str) or not self.action:
+            raise FactError("Request.action must be a non-empty string (an IRI or an ODRL short name)")
+        for name in ("target", "assignee", "assigner", "purpose"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise FactError(f"Request.{name} must be a string or None, not {type(value).__name__}")
+        if not isinstance(self.extra, Mapping):
+            raise FactError("Request.extra must be a mapping")
+
 
 @dataclass(frozen=True)
 class Event:
@@ -94,6 +104,14 @@ class StateOfWorld:
     def __post_init__(self) -> None:
         if not isinstance(self.now, datetime) or self.now.tzinfo is None:
             raise FactError("StateOfWorld.now must be a timezone-aware datetime")
+        for name in ("facts", "counters", "asset", "memberships"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise FactError(f"StateOfWorld.{name} must be a mapping")
+        if isinstance(self.credentials, str | bytes | Mapping) or not all(
+                isinstance(c, Mapping) for c in self.credentials):
+            raise FactError("StateOfWorld.credentials must be a sequence of credential objects (mappings)")
+        if not all(isinstance(e, Event) for e in self.events):
+            raise FactError("StateOfWorld.events must be Event objects")
         if self.agreement_time is not None and self.agreement_time.tzinfo is None:
             raise FactError("StateOfWorld.agreement_time must be timezone-aware")
 

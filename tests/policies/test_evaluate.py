@@ -355,3 +355,18 @@ ex:p a odrl:Set ; odrl:permission [ odrl:action odrl:use ; odrl:duty [ odrl:acti
     assert [d.action for d in evaluate(policy, request(purpose="r"), state()).duties] == ["inform"]
     assert evaluate(policy, request(purpose="x"), state()).duties == []
     assert evaluate(policy, request(), state()).duties == []  # indeterminate (no purpose): nothing granted
+
+
+@pytest.mark.parametrize("build", [
+    lambda: request(action=""),
+    lambda: request(action=None),  # type: ignore[arg-type]
+    lambda: request(target=42),
+    lambda: request(extra=["purpose"]),
+    lambda: state(facts=[("spatial", "DE")]),
+    lambda: state(credentials={"type": "VerifiableCredential"}),
+    lambda: state(events=[{"action": "delete"}]),
+])
+def test_bad_requests_and_states_get_clear_errors(build: object) -> None:
+    with pytest.raises(PolicyError) as err:
+        build()  # type: ignore[operator]
+    assert err.value.code == "invalid_facts"
