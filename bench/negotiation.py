@@ -1,0 +1,333 @@
+"""Benchmark of DSP contract negotiation between real connector processes with full DCP verification.
+
+Run: ``.venv/bin/python bench/negotiation.py [--runs 15] [--consumers 5] [--concurrency 50] [--count 300]``
+
+1. Time to agreement: one consumer connector asks a provider connector for a dataset (DSP catalog) and
+   negotiates it to FINALIZED (request, agreement, verification, finalized event) through its management
+   API, sequentially, ``--runs`` times; median wall time. Every DSP message is authenticated with a DCP
+   self-issued token and the receiver queries and verifies the sender's MembershipCredential presentation.
+2. The floor: the same number of sequential HTTP round trips the protocol needs (5 DSP messages: dataset
+   request, ContractRequest, ContractAgreement, AgreementVerification, FINALIZED event), as plain POSTs of
+   a similar size (1 KiB JSON body, 1 KiB bearer header) over keep-alive to a bare Starlette echo app in
+   its own uvicorn process, measured in the same run; ratio = median negotiation / median floor.
+3. Throughput: ``--concurrency`` negotiations in flight against one provider, driven through
+   ``--consumers`` real consumer connector processes (so ``--consumers`` distinct consumer DIDs, each
+   running ``concurrency / consumers`` negotiations at a time), until ``--count`` are FINALIZED; with
+   SQLite for every connector, then again with PostgreSQL (one server, one database per connector).
+   The drivers poll each negotiation's state on the consumer's management API every 100 ms, so a
+   negotiation counts at most ~0.1 s late; the rate is finalized negotiations / wall time.
+
+All processes share this machine's cores (the bench prints how many). Ends with RESULT lines:
+negotiation_median_ms, negotiation_vs_floor, negotiations_per_s_sqlite, negotiations_per_s_postgres.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from tests.e2e.conftest import ADMIN_KEY, API_KEY, Authority, Connector, free_port, make_connector  # noqa: E402
+from tests.e2e.flows import EDC, publish  # noqa: E402
+
+PROTOCOL = "dataspace-protocol-http:2025-1"
+DSP_ROUND_TRIPS = 5  # dataset request, request, agreement, verification, finalized event
+
+
+# ------------------------------------------------------------------------------------------- processes
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACTUM_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra or {})
+    return env
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"process exited with {proc.returncode}: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} not healthy after {timeout}s: {log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def start_authority(folder: Path) -> Authority:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    did = f"did:web:127.0.0.1%3A{port}"
+    config = folder / "authority.toml"
+    config.write_text(f'did = "{did}"\nbase_url = "http://127.0.0.1:{port}"\nkeystore = "keys.json"\n'
+                      f'database_url = "sqlite:///authority.db"\nallow_http = true\n[listen]\nport = {port}\n')
+    env = _env({"PACTUM_AUTHORITY_PASSPHRASE": "bench-authority", "PACTUM_AUTHORITY_ADMIN_KEY": ADMIN_KEY})
+    log = folder / "authority.log"
+    proc = subprocess.Popen([sys.executable, "-m", "identity.cli", "authority", "serve", "--config", str(config)],
+                            env=env, cwd=folder, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    _wait_healthy(f"http://127.0.0.1:{port}/health", proc, log)
+    return Authority(f"http://127.0.0.1:{port}", did, proc)
+
+
+def launch(connectors: list[Connector], storage: dict[str, str] | None = None) -> None:
+    """Start every connector at once (``storage`` maps a name to a PACTUM_STORAGE__URL), then wait for all."""
+    for c in connectors:
+        c.log = c.folder / f"{c.name}.log"
+        extra = {"PACTUM_STORAGE__URL": storage[c.name]} if storage and c.name in storage else {}
+        c.proc = subprocess.Popen(
+            [sys.executable, "-m", "connector.cli", "connector", "serve", "--config", str(c.config)],
+            cwd=c.folder, env=_env(extra), stdout=c.log.open("ab"), stderr=subprocess.STDOUT)
+    for c in connectors:
+        assert c.proc is not None
+        for surface in ("protocol", "management", "identity"):
+            _wait_healthy(f"http://127.0.0.1:{c.ports[surface]}/health", c.proc, c.log)
+
+
+def stop_all(connectors: list[Connector]) -> None:
+    for c in connectors:
+        _stop(c.proc)
+        c.proc = None
+
+
+# ------------------------------------------------------------------------------------------- the floor
+ECHO_APP = """
+import sys, uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+async def echo(request: Request) -> Response:
+    return Response(await request.body(), media_type="application/json")
+
+uvicorn.run(Starlette(routes=[Route("/echo", echo, methods=["POST"])]), host="127.0.0.1",
+            port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def measure_floor(runs: int) -> list[float]:
+    """Seconds for DSP_ROUND_TRIPS sequential POSTs (1 KiB body + 1 KiB token) to a bare echo app."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_APP, str(port)], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        with httpx.Client(timeout=10) as client:
+            while True:
+                try:
+                    client.post(f"http://127.0.0.1:{port}/echo", content=b"{}")
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("echo server did not start") from None
+                    time.sleep(0.05)
+            body = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "Echo",
+                    "padding": "x" * 900}
+            headers = {"Authorization": "Bearer " + "t" * 1024}
+            samples = []
+            for _ in range(max(runs * 4, 40)):
+                t0 = time.perf_counter()
+                for _ in range(DSP_ROUND_TRIPS):
+                    r = client.post(f"http://127.0.0.1:{port}/echo", json=body, headers=headers)
+                    r.raise_for_status()
+                samples.append(time.perf_counter() - t0)
+        return samples
+    finally:
+        _stop(proc)
+
+
+# ------------------------------------------------------------------------------------------- negotiations
+def _offer(client: httpx.Client, consumer: Connector, provider: Connector, asset_id: str) -> dict[str, Any]:
+    r = client.post(consumer.management_url + "/v3/catalog/dataset/request", json={
+        "@context": EDC, "@type": "DatasetRequest", "@id": asset_id, "counterPartyAddress": provider.protocol_url,
+        "counterPartyId": provider.did, "protocol": PROTOCOL})
+    r.raise_for_status()
+    policies = r.json().get("hasPolicy")
+    offer: dict[str, Any] = policies[0] if isinstance(policies, list) else policies
+    return offer
+
+
+def _request_body(provider: Connector, offer: dict[str, Any], asset_id: str) -> dict[str, Any]:
+    return {"@context": EDC, "@type": "ContractRequest", "counterPartyAddress": provider.protocol_url,
+            "counterPartyId": provider.did, "protocol": PROTOCOL,
+            "policy": {**offer, "target": asset_id, "assigner": provider.did}}
+
+
+def time_to_agreement(consumer: Connector, provider: Connector, asset_id: str, runs: int) -> list[float]:
+    """Seconds from the catalog (dataset) request to FINALIZED seen on the consumer, sequential runs."""
+    headers = {"X-Api-Key": API_KEY}
+    samples = []
+    with httpx.Client(timeout=30, headers=headers) as client:
+        for i in range(runs + 2):  # two warm-up runs (DID documents cached, connections open)
+            t0 = time.perf_counter()
+            offer = _offer(client, consumer, provider, asset_id)
+            r = client.post(consumer.management_url + "/v3/contractnegotiations",
+                            json=_request_body(provider, offer, asset_id))
+            r.raise_for_status()
+            negotiation_id = r.json()["@id"]
+            while True:
+                state = client.get(f"{consumer.management_url}/v3/contractnegotiations/{negotiation_id}/state")
+                value = state.json()["state"]
+                if value == "FINALIZED":
+                    break
+                if value == "TERMINATED":
+                    raise SystemExit(f"negotiation terminated: {client.get(consumer.management_url + '/v3/contractnegotiations/' + negotiation_id).text}")  # noqa: E501
+                if time.perf_counter() - t0 > 30:
+                    raise SystemExit(f"negotiation {negotiation_id} stuck in {value}")
+                time.sleep(0.002)
+            if i >= 2:
+                samples.append(time.perf_counter() - t0)
+    return samples
+
+
+async def throughput(consumers: list[Connector], provider: Connector, asset_id: str, concurrency: int,
+                     count: int) -> tuple[float, int, int]:
+    """(finalized per second, finalized, terminated) with ``concurrency`` negotiations in flight."""
+    headers = {"X-Api-Key": API_KEY}
+    clients = {c.name: httpx.AsyncClient(timeout=60, headers=headers,
+                                         limits=httpx.Limits(max_connections=concurrency)) for c in consumers}
+    offers = {}
+    with httpx.Client(timeout=30, headers=headers) as client:
+        for c in consumers:
+            offers[c.name] = _offer(client, c, provider, asset_id)
+    started = 0
+    finalized = 0
+    terminated = 0
+
+    async def driver(consumer: Connector) -> None:
+        nonlocal started, finalized, terminated
+        client = clients[consumer.name]
+        body = _request_body(provider, offers[consumer.name], asset_id)
+        while started < count:
+            started += 1
+            r = await client.post(consumer.management_url + "/v3/contractnegotiations", json=body)
+            r.raise_for_status()
+            negotiation_id = r.json()["@id"]
+            deadline = time.monotonic() + 120
+            while True:
+                await asyncio.sleep(0.1)
+                state = (await client.get(
+                    f"{consumer.management_url}/v3/contractnegotiations/{negotiation_id}/state")).json()["state"]
+                if state == "FINALIZED":
+                    finalized += 1
+                    break
+                if state == "TERMINATED" or time.monotonic() > deadline:
+                    terminated += 1
+                    break
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(driver(consumers[i % len(consumers)]) for i in range(concurrency)))
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    elapsed = time.perf_counter() - t0
+    return finalized / elapsed, finalized, terminated
+
+
+# ------------------------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=15, help="sequential negotiations for the median")
+    parser.add_argument("--consumers", type=int, default=5, help="consumer connector processes")
+    parser.add_argument("--concurrency", type=int, default=50, help="negotiations in flight")
+    parser.add_argument("--count", type=int, default=300, help="negotiations per throughput round")
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="pactum-bench-negotiation-"))
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; work dir {base}", flush=True)
+    authority = start_authority(base / "authority")
+    provider = make_connector(base, "provider", authority)
+    consumers = [make_connector(base, f"consumer{i}", authority) for i in range(args.consumers)]
+    everyone = [provider, *consumers]
+    results: dict[str, float] = {}
+    try:
+        launch(everyone)
+        asset_id = publish(provider, approval="auto")
+
+        samples = time_to_agreement(consumers[0], provider, asset_id, args.runs)
+        median_ms = statistics.median(samples) * 1000
+        floor = measure_floor(args.runs)
+        floor_ms = statistics.median(floor) * 1000
+        print(f"time to agreement (catalog request -> FINALIZED, full DCP): median {median_ms:.1f} ms, "
+              f"min {min(samples) * 1000:.1f} ms, max {max(samples) * 1000:.1f} ms over {len(samples)} runs")
+        print(f"floor: {DSP_ROUND_TRIPS} sequential plain POSTs (1 KiB body + 1 KiB bearer) to a Starlette echo "
+              f"app: median {floor_ms:.2f} ms")
+        results["negotiation_median_ms"] = median_ms
+        results["negotiation_vs_floor"] = median_ms / floor_ms
+
+        rate, done, failed = asyncio.run(throughput(consumers, provider, asset_id, args.concurrency, args.count))
+        print(f"throughput, SQLite: {rate:.1f} finalized/s ({done} finalized, {failed} not) with "
+              f"{args.concurrency} in flight through {len(consumers)} consumer processes (distinct DIDs) "
+              f"against one provider", flush=True)
+        results["negotiations_per_s_sqlite"] = rate
+        stop_all(everyone)
+
+        if not args.skip_postgres:
+            results["negotiations_per_s_postgres"] = postgres_round(everyone, provider, consumers, args)
+    finally:
+        stop_all(everyone)
+        _stop(authority.proc)
+
+    print(f"RESULT negotiation_median_ms={results['negotiation_median_ms']:.1f} ms")
+    print(f"RESULT negotiation_vs_floor={results['negotiation_vs_floor']:.1f} x")
+    print(f"RESULT negotiations_per_s_sqlite={results['negotiations_per_s_sqlite']:.1f} 1/s")
+    if "negotiations_per_s_postgres" in results:
+        print(f"RESULT negotiations_per_s_postgres={results['negotiations_per_s_postgres']:.1f} 1/s")
+
+
+def postgres_round(everyone: list[Connector], provider: Connector, consumers: list[Connector],
+                   args: argparse.Namespace) -> float:
+    """The throughput round again with every connector on its own database of one PostgreSQL server."""
+    import psycopg
+
+    from tests.pg import running_postgres
+
+    with running_postgres() as url:
+        storage = {}
+        with psycopg.connect(url, autocommit=True) as conn:
+            for c in everyone:
+                conn.execute(f'CREATE DATABASE "{c.name}"')
+                storage[c.name] = url.rsplit("/", 1)[0] + f"/{c.name}"
+        launch(everyone, storage)
+        try:
+            asset_id = publish(provider, approval="auto")
+            time_to_agreement(consumers[0], provider, asset_id, 1)  # warm-up
+            rate, done, failed = asyncio.run(
+                throughput(consumers, provider, asset_id, args.concurrency, args.count))
+            print(f"throughput, PostgreSQL: {rate:.1f} finalized/s ({done} finalized, {failed} not), same set-up",
+                  flush=True)
+        finally:
+            stop_all(everyone)
+    return rate
+
+
+if __name__ == "__main__":
+    main()
