@@ -32,7 +32,7 @@ NUMERIC_TYPES = frozenset(
 DURATION_TYPES = frozenset(XSD + n for n in ("duration", "dayTimeDuration", "yearMonthDuration"))
 
 
-class ValueError_(PolicyError):
+class InvalidValueError(PolicyError):
     """A right operand whose lexical form does not match its datatype."""
 
     code = "invalid_value"
@@ -42,7 +42,7 @@ def parse_duration(text: str) -> timedelta:
     """xsd:duration -> timedelta. Years count 365 days and months 30 days (documented approximation)."""
     m = _DURATION.match(text.strip())
     if not m or text.strip() in ("P", "-P") or text.strip().endswith("T"):
-        raise ValueError_(f"not an xsd:duration: {text!r}")
+        raise InvalidValueError(f"not an xsd:duration: {text!r}")
     parts = {k: float(v) if v else 0.0 for k, v in m.groupdict().items() if k != "sign"}
     days = parts["y"] * 365 + parts["mo"] * 30 + parts["w"] * 7 + parts["d"]
     delta = timedelta(days=days, hours=parts["h"], minutes=parts["mi"], seconds=parts["s"])
@@ -68,7 +68,7 @@ def parse_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(t)
     except ValueError as exc:
-        raise ValueError_(f"not an xsd:dateTime: {text!r}") from exc
+        raise InvalidValueError(f"not an xsd:dateTime: {text!r}") from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -92,7 +92,7 @@ def term_to_python(term: Term, data_type: str | None = None) -> Any:
         if dt == XSD + "boolean":
             return text.strip() in ("true", "1")
     except (ValueError, InvalidOperation) as exc:
-        raise ValueError_(f"right operand {text!r} is not a valid {dt}") from exc
+        raise InvalidValueError(f"right operand {text!r} is not a valid {dt}") from exc
     return text
 
 
@@ -104,7 +104,7 @@ def _as_datetime(value: Any) -> datetime | None:
     if isinstance(value, str):
         try:
             return parse_datetime(value)
-        except ValueError_:
+        except InvalidValueError:
             return None
     return None
 
@@ -128,7 +128,7 @@ def _as_duration(value: Any) -> timedelta | None:
     if isinstance(value, str):
         try:
             return parse_duration(value)
-        except ValueError_:
+        except InvalidValueError:
             return None
     return None
 
