@@ -295,7 +295,7 @@ def _data_space(project: ComposeProject, launched: Launched, root: Path, supervi
                                           env.get("PACTUM_AUTHORITY_ADMIN_KEY", ""))
         elif argv[3:5] == ["connector", "serve"]:
             settings = load_settings(_config_arg(argv), environ=env)
-            companies[name] = company_from_settings(name, settings, env)
+            companies[name] = company_from_settings(name, settings, env, _config_arg(argv))
     if authority is None or not authority.url or not authority.admin_key:
         raise ComposeError(f"{project.path}: no authority service with base URL and admin key")
     return DataSpace(authority, companies, root, supervisor)

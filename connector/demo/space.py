@@ -54,6 +54,7 @@ class Company:
     api_key: str
     wallet_dir: Path
     wallet_passphrase: str
+    config_path: Path
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -102,7 +103,7 @@ def link_configs(source: Path, target: Path) -> dict[str, Path]:
     return linked
 
 
-def company_from_settings(key: str, settings: Settings, env: Mapping[str, str]) -> Company:
+def company_from_settings(key: str, settings: Settings, env: Mapping[str, str], config_path: Path) -> Company:
     """The operator's view of a connector from its validated settings and its environment."""
     api_key_env = settings.management.api_key_env
     api_key = (env.get(api_key_env, "") if api_key_env else settings.management.api_key) or ""
@@ -113,7 +114,8 @@ def company_from_settings(key: str, settings: Settings, env: Mapping[str, str]) 
         bpn=settings.participant.bpn, did=settings.did, protocol_url=settings.protocol_url,
         management_url=f"http://{settings.listen.management}".replace("0.0.0.0", "127.0.0.1"),
         data_url=settings.data_url, identity_url=settings.identity_url, api_key=api_key,
-        wallet_dir=Path(settings.keystore.path).parent, wallet_passphrase=passphrase, env=dict(env),
+        wallet_dir=Path(settings.keystore.path).parent, wallet_passphrase=passphrase, config_path=config_path,
+        env={k: v for k, v in env.items() if k.startswith("PACTUM_")},
     )
 
 
@@ -154,7 +156,7 @@ def start_local(workdir: Path, supervisor: Supervisor, *, seed: int = DEFAULT_SE
                "PACTUM_WALLET_PASSPHRASE": secrets.token_urlsafe(24),
                "PACTUM_MANAGEMENT_API_KEY": secrets.token_urlsafe(24), "PACTUM_LOG_LEVEL": "WARNING"}
         settings = load_settings(configs[key], environ=env)
-        companies[key] = company_from_settings(key, settings, env)
+        companies[key] = company_from_settings(key, settings, env, configs[key])
         supervisor.start(key, [*PYTHON_CLI, "connector", "serve", "--config", str(configs[key])], env=env,
                          cwd=workdir, die_with_parent=not supervisor.keep)
 

@@ -24,7 +24,9 @@ from connector.demo.clients import (
     EDC_CONTEXT,
     ApiError,
     AuthorityClient,
+    CliResult,
     ManagementClient,
+    pactum_cli,
 )
 from connector.demo.errors import DemoError
 from connector.demo.narrate import Narrator
@@ -586,7 +588,11 @@ class SupplyChainStory:
 
         def fulfil() -> tuple[str, str]:
             transfer_id = self.mem.transfers[key]
-            answer = self.mgmt["manufacturer"].v3("POST", f"/duties/{transfer_id}/delete", {"@context": EDC_CONTEXT})
+            client = self.mgmt["manufacturer"]
+            pulled = client.v3("POST", f"/edrs/{transfer_id}/pull", {"@context": EDC_CONTEXT})
+            self.n.say(f"the manufacturer's connector keeps a copy: {pulled.get('size')} bytes at "
+                       f"{pulled.get('location')}")
+            answer = client.v3("POST", f"/edrs/{transfer_id}/delete", {"@context": EDC_CONTEXT})
             return str(answer.get("state", "unknown")).upper(), json.dumps(answer)[:300]
 
         self._attempt("delete duty fulfilled and reported", "FULFILLED", fulfil,
@@ -598,29 +604,46 @@ class SupplyChainStory:
                        "Both connectors re-verify their hash-chained audit trails and signed checkpoints; the "
                        "consumer's signed receipt of each download matches what the supplier sent.")
         for key in ("supplier", "manufacturer"):
-            def verify(k: str = key) -> tuple[str, str]:
-                result = self.mgmt[k].v3("GET", "/audit/verify")
-                ok = bool(result.get("ok"))
-                return ("verified" if ok else "broken"), \
-                    f"{result.get('entries')} entries, {result.get('checkpoints')} checkpoints, " \
-                    f"{result.get('receipts')} receipts; problems: {result.get('problems') or 'none'}"
-
-            self._attempt(f"{key} audit trail verifies", "verified", verify)
+            self.n.ask(f"{self.space.company(key).name}'s operator", "pactum connector audit verify")
+            self._attempt(f"{key} audit trail verifies", "verified", partial(self._verify_audit, key))
 
         def receipts() -> tuple[str, str]:
             transfer_id = self.mem.transfers[("manufacturer", "part-traceability")]
-            provider = self.mgmt["supplier"].v3("GET", "/audit/receipts")
-            consumer = self.mgmt["manufacturer"].v3("GET", "/audit/receipts")
-            digests = [{(r.get("digest"), r.get("size")) for r in side if transfer_id in str(r.get("transferId"))
-                        or r.get("agreementId") == self.mem.agreements[("manufacturer", "part-traceability")]}
-                       for side in (provider, consumer)]
-            if digests[0] and digests[0] == digests[1]:
-                return "matched", f"{len(digests[0])} receipt(s): {sorted(digests[0])[0]}"
-            return "mismatch", f"supplier {sorted(digests[0])}, manufacturer {sorted(digests[1])}"
+            agreement = self.mem.agreements[("manufacturer", "part-traceability")]
+            # the consumer's connector fetches through the EDR itself: it hashes, signs a receipt, sends it over
+            pulled = self.mgmt["manufacturer"].v3("POST", f"/edrs/{transfer_id}/pull", {"@context": EDC_CONTEXT})
+            self.n.say(f"manufacturer's connector received {pulled.get('size')} bytes, digest "
+                       f"{str(pulled.get('digest'))[:30]}")
+            sides = [{(r.get("digest"), r.get("size")) for r in self._audit_export(k)
+                      if r.get("record") == "receipt" and r.get("agreementId") == agreement}
+                     for k in ("supplier", "manufacturer")]
+            if sides[0] and sides[0] == sides[1]:
+                digest, size = sorted(sides[0], key=str)[0]
+                return "matched", f"{len(sides[0])} receipt(s) on both sides, e.g. {size} bytes {str(digest)[:30]}"
+            return "mismatch", f"supplier {sorted(sides[0], key=str)}, manufacturer {sorted(sides[1], key=str)}"
 
         self._attempt("receipts match on both sides", "matched", receipts,
                       needs=[self.mem.transfers.get(("manufacturer", "part-traceability"))],
                       needs_what="the traceability transfer")
+
+    def _operator_cli(self, key: str, args: list[str]) -> CliResult:
+        company = self.space.company(key)
+        return pactum_cli([*args, "--config", str(company.config_path)], env=company.env)
+
+    def _verify_audit(self, key: str) -> tuple[str, str]:
+        result = self._operator_cli(key, ["connector", "audit", "verify", "--json"])
+        if not result.stdout.strip().startswith("{"):
+            return "not possible", (result.stderr or result.stdout).strip()[-400:]
+        report = result.json()
+        return ("verified" if report.get("ok") and result.code == 0 else "broken"), \
+            f"{report.get('entries')} entries, {report.get('checkpoints')} signed checkpoints, " \
+            f"{report.get('receipts')} receipts; problems: {report.get('problems') or 'none'}"
+
+    def _audit_export(self, key: str) -> list[dict[str, Any]]:
+        result = self._operator_cli(key, ["connector", "audit", "export"])
+        if result.code != 0:
+            raise DemoError(f"pactum connector audit export failed for {key}: {result.stderr.strip()[-300:]}")
+        return [json.loads(line) for line in result.stdout.splitlines() if line.strip().startswith("{")]
 
 
 def _datasets(catalog: Any) -> dict[str, Any]:
