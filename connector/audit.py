@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.errors import ConnectorError
+from connector.logs import current_correlation_id
 from connector.storage.tables_audit import AuditCheckpointRow, AuditEntryRow, AuditReceiptRow
 from identity.credentials.errors import CredentialError
 from identity.credentials.jws import parse_compact, sign_compact
@@ -225,6 +226,9 @@ class AuditTransaction:
         for name in _INDEXED:
             if name in clean and not isinstance(clean[name], str):
                 clean[name] = str(clean[name])
+        corr = current_correlation_id()
+        if corr and "correlation_id" not in clean:
+            clean["correlation_id"] = corr  # follow one negotiation or transfer across both connectors
         seq, prev = self.head[0] + 1, self.head[1]
         now = _now_iso()
         body = canonical({"seq": seq, "time": now, "kind": kind, "fields": clean})

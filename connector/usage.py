@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from connector.dataplane.duties import time_bounds
 from connector.dataplane.service import FULFILMENT_TYP, FULFILMENT_TYPE, DataPlane
 from connector.errors import ConnectorError
+from connector.logs import CORRELATION_HEADER
 from connector.storage.tables_dataplane import DpDutyRow, DpTransferRow, DpUsageRow
 from identity.credentials.jws import sign_compact
 
@@ -169,7 +170,8 @@ class PolicyMonitor:
         statement = sign_fulfilment(self.dp, agreement_id=duty.agreement_id, transfer_id=duty.transfer_id,
                                     action=duty.action, location=detail.get("path"))
         try:
-            response = await self.dp.http.post(str(detail["report"]), json={"statement": statement})
+            response = await self.dp.http.post(str(detail["report"]), json={"statement": statement},
+                                               headers={CORRELATION_HEADER: duty.transfer_id})
             ok = response.status_code < 300
             problem = "" if ok else response.text[:200]
         except httpx.HTTPError as exc:

@@ -737,7 +737,7 @@ class DataPlane:
             raise TokenInvalid("this EDR cannot be refreshed (no refresh token)", code="edr_not_refreshable")
         try:
             response = await self.http.post(row.refresh_endpoint, data={
-                "grant_type": "refresh_token", "refresh_token": row.refresh_token})
+                "grant_type": "refresh_token", "refresh_token": row.refresh_token}, headers=self._corr_headers())
         except httpx.HTTPError as exc:
             raise DataPlaneError(f"token refresh failed: {exc.__class__.__name__}", code="edr_refresh_failed",
                                  status=502) from None
@@ -789,6 +789,13 @@ class DataPlane:
         if isinstance(sink, FileSink):
             self._schedule_consumer_duties(transfer_id, row, location,
                                            str(props.get(PROP_DUTY) or "") or None)
+        else:
+            policy, when = self._edr_meta(row)
+            if policy is not None and when is not None and delete_deadline(policy, _aware(when)) is not None:
+                # the copy now lives outside this connector: it cannot delete it, so it says so on record
+                self.audit.record("duty.unenforceable", process_id=transfer_id, agreement_id=row.agreement_id,
+                                  counterparty=row.provider_did, action="delete", location=location,
+                                  reason="data was delivered to an HTTP sink; deletion is up to its operator")
         return TransferResult(transfer_id, digest.size, digest.value, receipt, location)
 
     def _corr_headers(self) -> dict[str, str]:

@@ -296,3 +296,58 @@ def test_push_streams_to_the_consumer_inbox_and_returns_a_receipt(database_url: 
                 assert _problem(r) == (401, "token_revoked")
 
     run(scenario())
+
+
+def test_pull_into_an_http_sink_carries_the_correlation_id(database_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from connector.dataplane import HttpSink
+    from connector.logs import correlation
+    from tests.connector.test_dataplane_support import free_port
+    from tests.connector.test_duties import _delete_policy
+
+    content = os.urandom(200_000)
+    _folder, source = file_source(tmp_path, content=content)
+    received: list[bytes] = []
+
+    async def incoming(request: Any) -> JSONResponse:
+        received.append(await request.body())
+        return JSONResponse({"ok": 1})
+
+    sink_app = Starlette(routes=[Route("/incoming", incoming, methods=["POST"])])
+
+    async def scenario() -> None:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(sink_app, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        provider = make_party("provider", database_url, tmp_path, data_sources=[source])
+        consumer = make_party("consumer", f"sqlite:///{tmp_path / 'c.db'}", tmp_path)
+        try:
+            async with serving(provider, consumer):
+                a = await provider.dataplane.start(transfer_info(provider, consumer, {"source": "source"}))
+                assert a
+                consumer.dataplane.store_edr("c-1", a, agreement_id="agr-1", provider_did=provider.did,
+                                             policy=_delete_policy(60), agreement_time=datetime.now(UTC))
+                with correlation("corr-xyz"):
+                    result = await consumer.dataplane.pull("c-1", HttpSink(f"http://127.0.0.1:{port}/incoming"),
+                                                           path="data.bin")
+                assert received == [content] and result.digest == _sha(content)
+                sent = [e for e in provider.audit.entries() if e.kind == "data.sent"]
+                assert sent[-1].fields["correlation_id"] == "corr-xyz"
+                kinds = {e.kind: e for e in consumer.audit.entries()}
+                assert kinds["duty.unenforceable"].fields["action"] == "delete"
+                assert kinds["data.received"].fields["correlation_id"] == "corr-xyz"
+                with pytest.raises(DataPlaneError, match="answered HTTP 404"):
+                    await consumer.dataplane.pull("c-1", HttpSink(f"http://127.0.0.1:{port}/nowhere"),
+                                                  path="data.bin")
+        finally:
+            server.should_exit = True
+            await task
+
+    run(scenario())
