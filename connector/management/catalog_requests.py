@@ -3,11 +3,13 @@
 The request is signed with DCP (a self-issued token for the counterparty's DID, learned from its DSP
 version metadata when ``counterPartyId`` is not given) and carries the correlation id, so the provider's
 logs of the same catalog request can be found. The counterparty's answer is returned as it came (DSP
-2025-1 compact JSON-LD); its refusals become a 502 problem naming the counterparty's reason.
+2025-1 compact JSON-LD) once it passed the DSP schema and a size cap; refusals and invalid answers become a
+502 problem naming the counterparty's reason.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -18,13 +20,16 @@ from fastapi import APIRouter, Request
 from connector import jsonld
 from connector.errors import ConnectorError
 from connector.logs import CORRELATION_HEADER, correlation, current_correlation_id
-from connector.management.common import BodyInvalid, ManagementContext, read_jsonld_body
+from connector.management.common import BodyInvalid, ManagementContext, json_depth, read_jsonld_body
 from connector.management.openapi import CATALOG_REQUEST_BODY, DATASET_REQUEST_BODY, json_body
+from connector.protocol.schemas import validate_message
 from connector.querying import QuerySpec, query_spec_from_node
 
 CATALOG = "/v3/catalog"
 PROTOCOLS = ("dataspace-protocol-http:2025-1", "dataspace-protocol-http")
 DSP_CONTEXT = jsonld.DSP_CONTEXT_URL
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a counterparty's catalog page; more is refused, not buffered
+MAX_ANSWER_DEPTH = 64
 
 
 class CounterpartyError(ConnectorError):
@@ -70,34 +75,55 @@ async def _headers(ctx: CatalogClientContext, node: dict[str, Any], address: str
             "Content-Type": "application/json"}
 
 
-def _refusal(response: httpx.Response, url: str) -> CounterpartyError:
+def _refusal(status: int, raw: bytes, url: str) -> CounterpartyError:
+    """The counterparty's refusal, with its DSP ``reason`` or problem ``detail`` when it gave one."""
     reason = ""
     try:
-        body = response.json()
+        body = json.loads(raw)
         if isinstance(body, dict):
-            raw = body.get("reason") or body.get("detail") or body.get("code") or ""
-            reason = "; ".join(str(r) for r in raw) if isinstance(raw, list) else str(raw)
+            found = body.get("reason") or body.get("detail") or body.get("code") or ""
+            reason = "; ".join(str(r) for r in found) if isinstance(found, list) else str(found)
     except ValueError:
-        reason = response.text[:200]
-    return CounterpartyError(f"{url} answered {response.status_code}" + (f": {reason}" if reason else ""),
+        reason = raw[:200].decode("utf-8", "replace")
+    return CounterpartyError(f"{url} answered {status}" + (f": {reason[:500]}" if reason else ""),
                              code="counterparty_refused")
 
 
-async def _call(ctx: CatalogClientContext, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or None once it passes ``limit`` bytes (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _call(ctx: CatalogClientContext, method: str, url: str, expected: str, **kwargs: Any) -> dict[str, Any]:
+    """One DSP call; the answer is size-capped, parsed and checked against the DSP schema of ``expected``."""
     try:
-        response = await ctx.http.request(method, url, **kwargs)
+        async with ctx.http.stream(method, url, **kwargs) as response:
+            if response.status_code != 200:
+                raise _refusal(response.status_code, await _read_capped(response, 65536) or b"", url)
+            raw = await _read_capped(response, MAX_ANSWER_BYTES)
+            if raw is None:
+                raise CounterpartyError(f"{url} answered more than {MAX_ANSWER_BYTES} bytes; refused",
+                                        code="counterparty_answer_too_large")
     except httpx.HTTPError as exc:
         raise CounterpartyError(f"cannot reach {url}: {exc.__class__.__name__}",
                                 code="counterparty_unreachable") from exc
-    if response.status_code != 200:
-        raise _refusal(response, url)
     try:
-        body = response.json()
-    except ValueError as exc:
-        raise CounterpartyError(f"{url} did not answer JSON", code="counterparty_answer_invalid") from exc
-    if not isinstance(body, dict):
-        raise CounterpartyError(f"{url} did not answer a JSON object", code="counterparty_answer_invalid")
-    return body
+        body = json.loads(raw)
+        json_depth(body, MAX_ANSWER_DEPTH)
+    except (ValueError, ConnectorError) as exc:
+        raise CounterpartyError(f"{url} did not answer usable JSON: {exc}", code="counterparty_answer_invalid") from exc
+    try:
+        return validate_message(body, expected)
+    except ConnectorError as exc:
+        raise CounterpartyError(f"{url} answered an invalid {expected}: {exc}",
+                                code="counterparty_answer_invalid") from exc
 
 
 def catalog_request_message(spec: QuerySpec) -> dict[str, Any]:
@@ -114,7 +140,7 @@ async def request_catalog(ctx: CatalogClientContext, node: dict[str, Any]) -> di
     spec = query_spec_from_node(spec_nodes[0]) if spec_nodes else QuerySpec()
     headers = await _headers(ctx, node, address)
     url = address + "/catalog/request"
-    return await _call(ctx, "POST", url, json=catalog_request_message(spec), headers=headers,
+    return await _call(ctx, "POST", url, "Catalog", json=catalog_request_message(spec), headers=headers,
                        params={"offset": spec.offset, "limit": spec.limit})
 
 
@@ -126,7 +152,8 @@ async def request_dataset(ctx: CatalogClientContext, node: dict[str, Any]) -> di
         raise BodyInvalid("'@id' (the dataset id) is required", code="dataset_id_missing")
     address = _address(node)
     headers = await _headers(ctx, node, address)
-    return await _call(ctx, "GET", f"{address}/catalog/datasets/{quote(dataset_id, safe='')}", headers=headers)
+    return await _call(ctx, "GET", f"{address}/catalog/datasets/{quote(dataset_id, safe='')}", "Dataset",
+                       headers=headers)
 
 
 def _correlation_id(request: Request) -> str:
