@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -302,4 +301,4 @@ def is_at_least_as_strict(requested: Policy, offered: Policy) -> bool:
     return not (requested_conflict == "perm" and offered_conflict != "perm")
 
 
-__all__ = ["canonical_form", "canonical_hash", "is_at_least_as_strict", "policies_equal", "json"]
+__all__ = ["canonical_form", "canonical_hash", "is_at_least_as_strict", "policies_equal"]

@@ -33,7 +33,7 @@ from policies.model import (
     RuleKind,
     Term,
 )
-from policies.vocab import CONFLICT_STRATEGIES, LOGICAL_OPERATORS, ODRL, POLICY_CLASSES, RDF
+from policies.vocab import CONFLICT_STRATEGIES, LOGICAL_OPERATORS, ODRL, POLICY_CLASSES
 
 DEFAULT_CONTEXT = "http://www.w3.org/ns/odrl.jsonld"
 MAX_NESTING = 64  # logical constraints / duties deeper than this are refused (cycles, hostile input)
@@ -533,5 +533,5 @@ def iter_terms(nodes: Iterable[ConstraintNode]) -> Iterable[Constraint]:
             yield node
 
 
-__all__ = ["PolicyParseError", "load_policy_file", "parse_policies", "parse_policy", "policies_from_graph",
-           "to_graph", "RDF"]
+__all__ = ["PolicyParseError", "iter_terms", "load_policy_file", "parse_policies", "parse_policy",
+           "policies_from_graph", "to_graph"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -395,4 +395,4 @@ def _constraint_lines(c: ConstraintResult, depth: int) -> list[str]:
             f"(actual {actual}){extra}"]
 
 
-__all__ = ["ConstraintResult", "DutyReport", "Report", "RuleReport", "field"]
+__all__ = ["ConstraintResult", "DutyReport", "Report", "RuleReport"]
