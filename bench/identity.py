@@ -77,10 +77,13 @@ def main() -> None:
     from identity.multibase import b64url_decode
 
     signature = b64url_decode(sig_b64)
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     raw_public = key.public_key  # cryptography Ed25519PublicKey: the floor any verifier pays
+    assert isinstance(raw_public, ed25519.Ed25519PublicKey)
 
     def bare() -> None:
-        raw_public.verify(signature, signing_input.encode())  # type: ignore[union-attr]
+        raw_public.verify(signature, signing_input.encode())
 
     async def vcjwt() -> None:
         result = await verify_credential(token, resolver=resolver, trust=trust, now=NOW)
