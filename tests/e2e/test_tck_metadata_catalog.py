@@ -115,3 +115,15 @@ def test_cat_01_08_malformed_catalog_request_is_400(tck: Tck) -> None:
                                                    "@type": "DatasetRequestMessage"}, validate=False)
     assert r.status_code == 400, r.text
     validate_message(r.json(), "CatalogError")
+
+
+def test_cat_01_09_datasets_the_access_policy_hides_are_not_disclosed(tck: Tck) -> None:
+    hidden_access = {"@context": "http://www.w3.org/ns/odrl.jsonld", "@type": "Set", "permission": [{
+        "action": "use", "constraint": [{"leftOperand": "https://w3id.org/catenax/policy/FrameworkAgreement",
+                                         "operator": "eq", "rightOperand": "pcf:1.0"}]}]}
+    hidden = publish(tck.cut, access=hidden_access)
+    criterion = {"operandLeft": "https://w3id.org/edc/v0.0.1/ns/id", "operator": "=", "operandRight": hidden}
+    r = _catalog(tck, dsp("CatalogRequestMessage", filter=[criterion]))
+    assert r.status_code == 200 and _dataset_ids(r.json()) == []
+    r = tck.peer.send(tck.cut, f"/catalog/datasets/{hidden}", method="GET")
+    assert r.status_code == 404  # the same answer as for a dataset that does not exist

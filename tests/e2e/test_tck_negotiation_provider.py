@@ -247,6 +247,25 @@ def test_cn_02_07_request_agree_verify_provider_terminates(tck: Tck) -> None:
     n.assert_conformant()
 
 
+PCF_ONLY = {"@context": "http://www.w3.org/ns/odrl.jsonld", "@type": "Set", "permission": [{
+    "action": "use", "constraint": [{"leftOperand": "https://w3id.org/catenax/policy/FrameworkAgreement",
+                                     "operator": "eq", "rightOperand": "pcf:1.0"}]}]}
+
+
+def test_cn_02_08_terms_the_consumer_credentials_do_not_satisfy_provider_terminates_with_why(tck: Tck) -> None:
+    asset_id = publish(tck.cut, contract=PCF_ONLY, approval="auto")
+    offer = tck.peer.send(tck.cut, f"/catalog/datasets/{asset_id}", method="GET").json()["hasPolicy"][0]
+    consumer_pid = tck.peer.adopt(new_pid())
+    r = tck.peer.send(tck.cut, "/negotiations/request", dsp(
+        "ContractRequestMessage", consumerPid=consumer_pid, offer={**offer, "target": asset_id},
+        callbackAddress=tck.peer.base_url))
+    assert r.status_code == 201, r.text  # the offer is visible (open access policy); the contract decides
+    termination = tck.peer.expect("ContractNegotiationTerminationMessage", consumerPid=consumer_pid)
+    assert termination.message["code"] == "policy_denied"
+    assert "FrameworkAgreement" in " ".join(termination.message["reason"])
+    assert not [e for e in tck.peer.received(consumerPid=consumer_pid) if e.type == "ContractAgreementMessage"]
+
+
 # ---- CN_03: negative scenarios ----------------------------------------------------------------------------
 
 
