@@ -275,10 +275,17 @@ class AuditLog:
     # ---- writing ---------------------------------------------------------------------------------------
     def record(self, kind: str, **fields: Any) -> AuditEntry:
         """Append one entry; ``fields`` are free-form (process_id, agreement_id, counterparty, decision, ...)."""
+        return self.record_with(None, kind, **fields)
+
+    def record_with(self, effect: Callable[[Connection], Any] | None, kind: str, **fields: Any) -> AuditEntry:
+        """Append one entry and run ``effect(conn)`` (the caller's own write) in the same commit."""
         for _attempt in range(5):
             try:
                 with self.transaction() as tx:
-                    return tx.record(kind, **fields)
+                    entry = tx.record(kind, **fields)
+                    if effect is not None:
+                        effect(tx.conn)
+                    return entry
             except IntegrityError:  # another process appended the same seq first: read the head again
                 self._head = None
         raise AuditError("could not append to the audit trail: too much contention", status=503)

@@ -86,6 +86,9 @@ _COUNT_USE = (update(DpUsageRow)
                      (DpUsageRow.use_limit.is_(None)) | (DpUsageRow.used < DpUsageRow.use_limit))
               .values(used=DpUsageRow.used + 1)
               .returning(DpUsageRow.used))
+_BYTES_SENT = (update(DpTransferRow)
+               .where(DpTransferRow.transfer_id == bindparam("transfer"))
+               .values(bytes_sent=DpTransferRow.bytes_sent + bindparam("size"), last_digest=bindparam("digest")))
 
 
 async def _close(chunks: AsyncIterator[bytes]) -> None:
@@ -469,6 +472,10 @@ class DataPlane:
                     tx.record(kind, process_id=transfer.transfer_id, agreement_id=transfer.agreement_id,
                               counterparty=transfer.consumer_did, decision="permit", uses=int(uses),
                               anonymized=sorted(fields.fields) if fields else None, **audit_fields)
+                    if "bytes" in audit_fields:
+                        tx.conn.execute(_BYTES_SENT, {"transfer": transfer.transfer_id,
+                                                      "size": audit_fields["bytes"],
+                                                      "digest": audit_fields.get("digest")})
                 return Grant(transfer, int(uses), fields, report)
             except IntegrityError:  # another writer moved the audit chain on; try again with the new head
                 if attempt == 2:
@@ -536,10 +543,12 @@ class DataPlane:
             complete = True
         finally:
             t = grant.transfer
-            self.audit.record("data.sent", process_id=t.transfer_id, agreement_id=t.agreement_id,
-                              counterparty=t.consumer_did, decision="permit", bytes=digest.size,
-                              digest=digest.value, uses=grant.uses, complete=complete, partial=partial or None,
-                              anonymized=sorted(grant.fields.fields) if grant.fields else None)
+            params = {"transfer": t.transfer_id, "size": digest.size, "digest": digest.value}
+            self.audit.record_with(  # the byte count rides on the audit entry's commit
+                lambda conn: conn.execute(_BYTES_SENT, params),
+                "data.sent", process_id=t.transfer_id, agreement_id=t.agreement_id, counterparty=t.consumer_did,
+                decision="permit", bytes=digest.size, digest=digest.value, uses=grant.uses, complete=complete,
+                partial=partial or None, anonymized=sorted(grant.fields.fields) if grant.fields else None)
 
     def last_sent_digest(self, transfer_id: str) -> str | None:
         """The digest of the last complete body sent for a transfer (from the audit trail)."""

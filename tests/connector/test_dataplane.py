@@ -351,3 +351,28 @@ def test_pull_into_an_http_sink_carries_the_correlation_id(database_url: str, tm
             await task
 
     run(scenario())
+
+
+def test_bytes_sent_are_kept_per_transfer(database_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from connector.storage.tables_dataplane import DpTransferRow
+
+    big, small = os.urandom(100_000), b"tiny"
+    folder, source = file_source(tmp_path, content=big)
+    (folder / "small.txt").write_bytes(small)
+
+    async def scenario() -> None:
+        provider = make_party("provider", database_url, tmp_path, data_sources=[source])
+        consumer = make_party("consumer", f"sqlite:///{tmp_path / 'c.db'}", tmp_path)
+        async with serving(provider), httpx.AsyncClient() as client:
+            a = await provider.dataplane.start(transfer_info(provider, consumer, {"source": "source"}))
+            assert a
+            headers = {"Authorization": f"Bearer {token_of(a)}"}
+            assert (await client.get(a["endpoint"] + "/data.bin", headers=headers)).content == big
+            assert (await client.get(a["endpoint"] + "/small.txt", headers=headers)).content == small
+        with provider.dataplane.sessions() as s:
+            row = s.execute(select(DpTransferRow.bytes_sent, DpTransferRow.last_digest)).one()
+        assert row == (len(big) + len(small), _sha(small))
+
+    run(scenario())
