@@ -81,6 +81,7 @@ def test_catena_x_dim_credentials_full_pipeline(path: Path) -> None:
 def test_catena_x_sample_credentials_are_rejected_for_inconsistent_issuer(path: Path) -> None:
     """These samples say iss="me myself and I" but issuer=did:web:com.example.issuer: refused, not crashed."""
     token = path.read_text().strip()
+    verify_compact(token, KeyPair.from_jwk(_pubkey(path)))  # the signature itself verifies with its key
     resolver = Resolver(methods=[])
     result = asyncio.run(verify_credential(token, resolver=resolver, trust=None))
     assert result.error_code == "malformed"
