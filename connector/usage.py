@@ -20,6 +20,7 @@ import contextlib
 import inspect
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +47,19 @@ async def _maybe_await(value: Any) -> Any:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def credential_expiries(credentials: Iterable[Mapping[str, Any]]) -> list[datetime]:
+    """When each of the counterparty's credentials stops being valid (a policy relying on one may then deny)."""
+    out: list[datetime] = []
+    for credential in credentials:
+        raw = credential.get("validUntil") or credential.get("expirationDate")
+        if isinstance(raw, str):
+            try:
+                out.append(_aware(datetime.fromisoformat(raw.replace("Z", "+00:00"))))
+            except ValueError:
+                continue
+    return out
 
 
 def sign_fulfilment(dataplane: DataPlane, *, agreement_id: str, transfer_id: str, action: str,
@@ -251,5 +265,6 @@ class PolicyMonitor:
                                      counterparty=transfer.consumer_did, decision="deny", reason=reason)
                 await self._stop_agreement(transfer.agreement_id, reason, "terminated", result)
                 continue
-            wakes.extend(b + EPSILON for b in time_bounds(transfer.policy, _aware(transfer.agreement_time))
-                         if b + EPSILON > now)
+            bounds = time_bounds(transfer.policy, _aware(transfer.agreement_time))
+            bounds.extend(credential_expiries(transfer.credentials))
+            wakes.extend(b + EPSILON for b in bounds if b + EPSILON > now)

@@ -106,3 +106,25 @@ def test_monitor_suspends_on_revoked_credentials_and_is_woken_by_poke(database_u
         assert provider.dataplane.running_transfers() == []
 
     run(scenario())
+
+
+def test_monitor_wakes_when_a_counterparty_credential_expires(database_url: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    folder = tmp_path / "src"
+    folder.mkdir()
+    expiry = datetime.now(UTC) + timedelta(hours=5)
+
+    async def scenario() -> None:
+        provider = make_party("provider", database_url, tmp_path)
+        consumer = make_party("consumer", f"sqlite:///{tmp_path / 'c.db'}", tmp_path)
+        info = transfer_info(provider, consumer, {"type": "folder", "path": str(folder)})
+        info = replace(info, credentials=({"type": ["VerifiableCredential", "MembershipCredential"],
+                                           "validUntil": expiry.isoformat().replace("+00:00", "Z")},))
+        await provider.dataplane.start(info)
+        result = await PolicyMonitor(provider.dataplane).tick()
+        assert result.next_wake is not None
+        assert abs((result.next_wake - expiry).total_seconds()) < 1
+        await provider.http.aclose()
+
+    run(scenario())
