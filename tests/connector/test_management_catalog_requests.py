@@ -96,7 +96,8 @@ def _counterparty(seen: Seen) -> FastAPI:
 def counterparty() -> Iterator[tuple[str, Seen]]:
     seen = Seen()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_counterparty(seen), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(_counterparty(seen), host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=1, timeout_keep_alive=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -107,6 +108,7 @@ def counterparty() -> Iterator[tuple[str, Seen]]:
         yield f"http://127.0.0.1:{port}", seen
     finally:
         server.should_exit = True
+        server.force_exit = True  # idle keep-alive connections need not be waited for
         thread.join(timeout=10)
 
 
