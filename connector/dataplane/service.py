@@ -66,7 +66,17 @@ from connector.storage.tables_dataplane import (
 from identity.credentials.errors import CredentialError
 from identity.credentials.jws import parse_compact
 from identity.keys import KeyPair
-from policies import Event, Policy, Report, Request, StateOfWorld, evaluate, parse_policy, policy_to_jsonld
+from policies import (
+    Event,
+    Policy,
+    Report,
+    Request,
+    StateOfWorld,
+    canonical_hash,
+    evaluate,
+    parse_policy,
+    policy_to_jsonld,
+)
 
 log = logging.getLogger("pactum.dataplane")
 
@@ -214,7 +224,8 @@ class DataPlane:
         self._register(transfer)
         self.audit.record("transfer.dataplane.start", process_id=transfer.transfer_id,
                           agreement_id=transfer.agreement_id, counterparty=transfer.consumer_did,
-                          transfer_type=transfer.transfer_type, asset=transfer.asset.id)
+                          transfer_type=transfer.transfer_type, asset=transfer.asset.id,
+                          agreement_hash=canonical_hash(transfer.policy))
         self._track_provider_duties(transfer)
         if transfer.is_push:
             if not transfer.consumer_data_address:
@@ -392,6 +403,7 @@ class DataPlane:
         self.audit.record("data.refused", process_id=transfer_id,
                           agreement_id=transfer.agreement_id if transfer else None,
                           counterparty=transfer.consumer_did if transfer else None, decision="deny",
+                          agreement_hash=canonical_hash(transfer.policy) if transfer else None,
                           code=exc.code, reason=str(exc))
         return exc
 
@@ -471,6 +483,7 @@ class DataPlane:
                     fields = self._field_rule(transfer)
                     tx.record(kind, process_id=transfer.transfer_id, agreement_id=transfer.agreement_id,
                               counterparty=transfer.consumer_did, decision="permit", uses=int(uses),
+                              agreement_hash=canonical_hash(transfer.policy),
                               anonymized=sorted(fields.fields) if fields else None, **audit_fields)
                     if "bytes" in audit_fields:
                         tx.conn.execute(_BYTES_SENT, {"transfer": transfer.transfer_id,
@@ -547,6 +560,7 @@ class DataPlane:
             self.audit.record_with(  # the byte count rides on the audit entry's commit
                 lambda conn: conn.execute(_BYTES_SENT, params),
                 "data.sent", process_id=t.transfer_id, agreement_id=t.agreement_id, counterparty=t.consumer_did,
+                agreement_hash=canonical_hash(t.policy),
                 decision="permit", bytes=digest.size, digest=digest.value, uses=grant.uses, complete=complete,
                 partial=partial or None, anonymized=sorted(grant.fields.fields) if grant.fields else None)
 

@@ -62,6 +62,8 @@ def test_pull_with_edr_range_digest_and_receipt(database_url: str, tmp_path: Pat
             assert receipts[0].signer == consumer.did
             sent = [e for e in provider.audit.entries() if e.kind == "data.sent"]
             assert sent[-1].fields["digest"] == _sha(content) and sent[-1].fields["bytes"] == len(content)
+            from policies import canonical_hash
+            assert sent[-1].fields["agreement_hash"] == canonical_hash(info.policy)
             assert provider.audit.verify(lambda kid: provider.key if kid == provider.kid else None).ok
             assert consumer.audit.receipts()[0].digest == _sha(content)
 
