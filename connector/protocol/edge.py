@@ -79,11 +79,9 @@ def dsp_error(error_type: str, exc: Exception, *, provider_pid: str | None = Non
               consumer_pid: str | None = None) -> JSONResponse:
     """A ContractNegotiationError / TransferError / CatalogError body with ``code`` and ``reason``."""
     body: dict[str, Any] = {"@context": [DSP_CONTEXT], "@type": error_type}
-    if error_type != "CatalogError":
-        if provider_pid:
-            body["providerPid"] = provider_pid
-        if consumer_pid:
-            body["consumerPid"] = consumer_pid
+    if error_type != "CatalogError":  # the schemas require both pids; an unknown one is an empty string
+        body["providerPid"] = provider_pid or ""
+        body["consumerPid"] = consumer_pid or ""
     code = str(getattr(exc, "code", "error"))
     status = int(getattr(exc, "status", 400) or 400) if isinstance(exc, ConnectorError | IdentityError) else 400
     body["code"] = code

@@ -51,7 +51,7 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
     locks = ctx.extras["locks"]
 
     async def handle(request: Request, expected: tuple[str, ...], lock_key: str | None,
-                     make: Callable[[Party, dict[str, Any]], Handler]) -> Response:
+                     make: Callable[[Party, dict[str, Any]], Handler], path_pid: str = "providerPid") -> Response:
         message: dict[str, Any] = {}
         try:
             party = await authenticate(request, ctx)
@@ -66,8 +66,12 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
 
             answer, new = await run_in_threadpool(work)
         except DSP_ERRORS as exc:
-            return dsp_error(ERROR_TYPE, exc, provider_pid=message.get("providerPid", ""),
-                             consumer_pid=message.get("consumerPid", ""))
+            provider_pid, consumer_pid = message.get("providerPid"), message.get("consumerPid")
+            if lock_key and not isinstance(provider_pid if path_pid == "providerPid" else consumer_pid, str):
+                provider_pid, consumer_pid = ((lock_key, consumer_pid) if path_pid == "providerPid"
+                                              else (provider_pid, lock_key))
+            return dsp_error(ERROR_TYPE, exc, provider_pid=str(provider_pid or ""),
+                             consumer_pid=str(consumer_pid or ""))
         if new:
             ctx.outbox.wake()
             if answer.process_id:
@@ -107,12 +111,12 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
     async def counter_offer(pid: str, request: Request) -> Response:
         cid = request.headers.get(correlation)
         return await handle(request, ("ContractOfferMessage",), pid, lambda party, message: (
-            lambda s, p, m: neg.consumer_receive_offer(ctx, s, p, m, pid, cid)))
+            lambda s, p, m: neg.consumer_receive_offer(ctx, s, p, m, pid, cid)), "consumerPid")
 
     @router.post("/negotiations/{pid}/agreement", response_model=None)
     async def agreement(pid: str, request: Request) -> Response:
         return await handle(request, ("ContractAgreementMessage",), pid, lambda party, message: (
-            lambda s, p, m: neg.consumer_receive_agreement(ctx, s, p, m, pid)))
+            lambda s, p, m: neg.consumer_receive_agreement(ctx, s, p, m, pid)), "consumerPid")
 
     # ---- shared shapes ----------------------------------------------------------------------------------
     @router.post("/negotiations/{pid}/events", response_model=None)
@@ -120,13 +124,14 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
         role = await run_in_threadpool(role_of, ctx, pid)
         receive = neg.provider_receive_event if role == "provider" else neg.consumer_receive_event
         return await handle(request, ("ContractNegotiationEventMessage",), pid, lambda party, message: (
-            lambda s, p, m: receive(ctx, s, p, m, pid)))
+            lambda s, p, m: receive(ctx, s, p, m, pid)), f"{role}Pid")
 
     @router.post("/negotiations/{pid}/termination", response_model=None)
     async def termination(pid: str, request: Request) -> Response:
         role = await run_in_threadpool(role_of, ctx, pid)
         return await handle(request, ("ContractNegotiationTerminationMessage",), pid, lambda party, message: (
-            lambda s, p, m: neg.receive_termination(ctx, s, p, m, pid, role)))  # type: ignore[arg-type]
+            lambda s, p, m: neg.receive_termination(ctx, s, p, m, pid, role)),  # type: ignore[arg-type]
+            f"{role}Pid")
 
     @router.get("/negotiations/{pid}", response_model=None)
     async def get_negotiation(pid: str, request: Request) -> Response:

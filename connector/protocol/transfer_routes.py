@@ -37,10 +37,16 @@ def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
         row = session.get(TransferRow, process_id)
         return row.state if row is not None else None
 
+    def role_of(pid: str) -> str:
+        with ctx.sessions() as session:
+            row = session.get(TransferRow, pid)
+        return row.role if row is not None else "provider"
+
     router = APIRouter(tags=["dsp-transfer"])
     locks = ctx.extras["locks"]
 
-    async def handle(request: Request, expected: str, lock_key: str | None, handler: Handler) -> Response:
+    async def handle(request: Request, expected: str, lock_key: str | None, handler: Handler,
+                     path_pid: str = "providerPid") -> Response:
         message: dict[str, Any] = {}
         try:
             party = await authenticate(request, ctx)
@@ -54,8 +60,12 @@ def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
 
             answer, new = await run_in_threadpool(work)
         except DSP_ERRORS as exc:
-            return dsp_error(ERROR_TYPE, exc, provider_pid=message.get("providerPid", ""),
-                             consumer_pid=message.get("consumerPid", ""))
+            provider_pid, consumer_pid = message.get("providerPid"), message.get("consumerPid")
+            if lock_key and not isinstance(provider_pid if path_pid == "providerPid" else consumer_pid, str):
+                provider_pid, consumer_pid = ((lock_key, consumer_pid) if path_pid == "providerPid"
+                                              else (provider_pid, lock_key))
+            return dsp_error(ERROR_TYPE, exc, provider_pid=str(provider_pid or ""),
+                             consumer_pid=str(consumer_pid or ""))
         if new:
             ctx.outbox.wake()
             if answer.process_id:
@@ -73,8 +83,9 @@ def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
     def bind(path: str, message_type: str, event: str) -> None:
         @router.post(f"/transfers/{{pid}}/{path}", response_model=None, name=f"transfer_{path}")
         async def receive(pid: str, request: Request) -> Response:
+            role = await run_in_threadpool(role_of, pid)
             return await handle(request, message_type, pid,
-                                lambda s, p, m: tp.receive_message(ctx, s, p, m, pid, event))
+                                lambda s, p, m: tp.receive_message(ctx, s, p, m, pid, event), f"{role}Pid")
 
     for path, (message_type, event) in EVENTS.items():
         bind(path, message_type, event)
@@ -89,7 +100,8 @@ def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
                     return tp.process_body(tp.load(session, pid, party=party, for_update=False))
             body = await run_in_threadpool(read)
         except DSP_ERRORS as exc:
-            return dsp_error(ERROR_TYPE, exc, provider_pid=pid, consumer_pid=pid)
+            return dsp_error(ERROR_TYPE, exc, provider_pid=pid if role_of(pid) == "provider" else "",
+                             consumer_pid=pid if role_of(pid) == "consumer" else "")
         return JSONResponse(body)
 
     return router

@@ -24,7 +24,7 @@ def test_push_transfer_streams_into_the_consumer_and_completes_both_sides(datasp
 
 def test_agreement_that_no_longer_holds_refuses_the_transfer_with_the_reason(dataspace: Dataspace) -> None:
     provider, consumer = dataspace.provider, dataspace.consumer
-    until = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = (datetime.now(UTC) + timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
     short_lived = {"@context": ODRL, "@type": "Set", "permission": [{"action": "use", "constraint": [
         MEMBERSHIP, {"leftOperand": "dateTime", "operator": "lt",
                      "rightOperand": {"@value": until, "@type": "xsd:dateTime"}}]}]}
