@@ -8,6 +8,7 @@ ACCESS policy (who may see the offer in the catalog), a CONTRACT policy (what th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -62,15 +63,12 @@ class ContractDefinition:
 
 
 def _freeze(doc: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(doc, sort_keys=True)
 
 
 @lru_cache(maxsize=512)
 def _parse_stored(_hash: str, frozen: str) -> Policy:
-    import json
-
+    """Parsing is the expensive part of a catalog request; stored policies are parsed once per process."""
     return parse_policy(json.loads(frozen), format="json-ld")
 
 
@@ -164,7 +162,8 @@ def contract_definition_from_node(node: Mapping[str, Any], *, definition_id: str
         raise DefinitionInvalid(f"'approval' = {approval!r}: expected auto or manual", code="approval_invalid")
     private_nodes = jsonld.values(node, jsonld.EDC + "privateProperties")
     private = jsonld.properties_of(private_nodes[0]) if private_nodes else {}
-    return ContractDefinition(resolved, access, contract, selector, approval, private)  # type: ignore[arg-type]
+    mode: Approval = "manual" if approval == "manual" else "auto"
+    return ContractDefinition(resolved, access, contract, selector, mode, private)
 
 
 def contract_definition_to_jsonld(definition: ContractDefinition) -> dict[str, Any]:
