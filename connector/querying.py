@@ -132,7 +132,12 @@ def query_spec_from_json(body: Mapping[str, Any] | None) -> QuerySpec:
     """A QuerySpec from a compact JSON(-LD) request body (bare terms in the EDC namespace)."""
     if not body:
         return QuerySpec()
-    return query_spec_from_node(jsonld.expand_one(dict(body), what="QuerySpec"))
+    node = jsonld.expand_one(dict(body), what="QuerySpec")
+    declared = jsonld.types_of(node)
+    if declared and jsonld.EDC + "QuerySpec" not in declared:
+        raise QueryError(f"expected a QuerySpec, but the body's @type is {', '.join(declared)}",
+                         code="type_mismatch")
+    return query_spec_from_node(node)
 
 
 # ---- SQL ---------------------------------------------------------------------------------------------------

@@ -160,12 +160,21 @@ async def read_json_body(request: Request, settings: Settings, *, required: bool
     return data
 
 
+def check_type(node: dict[str, Any], what: str) -> dict[str, Any]:
+    """A body that declares an ``@type`` must declare ``what`` (e.g. a PolicyDefinition posted to assets is a 400)."""
+    declared = jsonld.types_of(node)
+    if declared and jsonld.EDC + what not in declared:
+        shown = ", ".join(jsonld.compact_iri(t) for t in declared)
+        raise BodyInvalid(f"expected a {what}, but the body's @type is {shown}", code="type_mismatch")
+    return node
+
+
 async def read_jsonld_body(request: Request, settings: Settings, *, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The body as given and as one expanded JSON-LD node (bare terms in the EDC namespace)."""
+    """The body as given and as one expanded JSON-LD node (bare terms in the EDC namespace) of type ``what``."""
     data = await read_json_body(request, settings)
     if not isinstance(data, dict):
         raise BodyInvalid(f"the body must be one JSON object (a {what})")
-    return data, jsonld.expand_one(data, what=what)
+    return data, check_type(jsonld.expand_one(data, what=what), what)
 
 
 async def read_query_spec(request: Request, settings: Settings) -> QuerySpec:

@@ -15,6 +15,7 @@ from connector import jsonld
 from connector.management.common import (
     BodyInvalid,
     ManagementContext,
+    check_type,
     compacted,
     id_response,
     media_type,
@@ -52,7 +53,8 @@ def create_policy_definitions_router(ctx: ManagementContext) -> APIRouter:
             raise BodyInvalid("the body must be one JSON object (a PolicyDefinition)")
 
         def parse() -> PolicyDefinition:
-            node = jsonld.expand_one(with_policy_context(data), what="PolicyDefinition")
+            node = check_type(jsonld.expand_one(with_policy_context(data), what="PolicyDefinition"),
+                              "PolicyDefinition")
             return policy_definition_from_node(node, definition_id=definition_id)
 
         return await run_in_threadpool(parse)

@@ -174,6 +174,9 @@ async def test_asset_queries(client: httpx.AsyncClient) -> None:
         {"operandLeft": "id", "operator": "regex", "operandRight": "x"}]}), 400, "query_operator_unknown")
     _problem(await client.post("/management/v3/assets/request", json={"sortField": "name"}), 400,
              "query_sort_invalid")
+    _problem(await client.post("/management/v3/assets/request", json={"@type": "Asset"}), 400, "type_mismatch")
+    typed = await client.post("/management/v3/assets", json={**_asset("typed"), "@type": "Asset"})
+    assert typed.status_code == 200, typed.text
 
 
 @pytest.mark.parametrize("body, code", [
@@ -189,6 +192,7 @@ async def test_asset_queries(client: httpx.AsyncClient) -> None:
     ({"@context": "https://unpinned.example/context", "@id": "x"}, "jsonld_context_unknown"),
     ({"@context": 42, "@id": "x"}, "jsonld_invalid"),
     ([{"@id": "x"}], "body_invalid"),
+    ({"@id": "x", "@type": "PolicyDefinition", "dataAddress": {"type": "Inline", "data": "x"}}, "type_mismatch"),
 ])
 async def test_bad_assets_are_problems_and_store_nothing(client: httpx.AsyncClient, body: Any, code: str) -> None:
     _problem(await client.post("/management/v3/assets", json=body), 400, code)
