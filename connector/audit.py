@@ -405,12 +405,18 @@ class AuditLog:
         hashes: dict[int, str] = {}
         expected_seq, prev = 1, GENESIS
         with self._sessions() as session:
-            rows = session.execute(select(AuditEntryRow).order_by(AuditEntryRow.seq)).scalars()
+            # only the hashes at checkpointed positions are kept; entries are streamed, never all in memory
+            wanted = set(session.execute(select(AuditCheckpointRow.seq)).scalars())
+            rows = session.execute(select(AuditEntryRow).order_by(AuditEntryRow.seq)
+                                   .execution_options(yield_per=1000)).scalars()
             for row in rows:
                 result.entries += 1
                 self._check_entry(row, expected_seq, prev, result.problems)
-                hashes[row.seq] = row.hash
+                if row.seq in wanted:
+                    hashes[row.seq] = row.hash
                 expected_seq, prev = row.seq + 1, row.hash
+                if result.entries % 1000 == 0:
+                    session.expunge_all()
             last_seq = expected_seq - 1
             for cp in session.execute(select(AuditCheckpointRow).order_by(AuditCheckpointRow.id)).scalars():
                 result.checkpoints += 1
