@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -24,9 +25,9 @@ from connector.demo.clients import (
     EDC_CONTEXT,
     ApiError,
     AuthorityClient,
-    CliResult,
     ManagementClient,
-    pactum_cli,
+    RunningCli,
+    start_cli,
 )
 from connector.demo.errors import DemoError
 from connector.demo.narrate import Narrator
@@ -409,14 +410,19 @@ class SupplyChainStory:
              "uncertified recipient in a jurisdiction without adequacy"),
             ("manufacturer", "process-know-how", "TERMINATED", "negativeList", "core data must not leave Germany"),
         ]
-        for consumer, asset_id, expected, because, why in plan:
-            company = self.space.company(consumer)
-            self.n.ask(company.name, f"a contract for {asset_id} ({why})")
-            label = "agreement" if expected == "FINALIZED" else "refusal"
-            self._attempt(f"{consumer} negotiates {asset_id}: {label}", expected,
-                          partial(self._negotiate, consumer, asset_id, facts=CONSUMER_FACTS, because=because),
-                          needs=[self._offer(consumer, asset_id)],
-                          needs_what=f"the offer for {asset_id} from the catalog step")
+        # the companies negotiate at the same time (as they would); outcomes are told in order
+        with ThreadPoolExecutor(max_workers=len(plan)) as pool:
+            running = []
+            for consumer, asset_id, expected, because, why in plan:
+                self.n.ask(self.space.company(consumer).name, f"a contract for {asset_id} ({why})")
+                future = pool.submit(self._negotiate, consumer, asset_id, facts=CONSUMER_FACTS, because=because) \
+                    if self._offer(consumer, asset_id) else None
+                running.append((consumer, asset_id, expected, future))
+            for consumer, asset_id, expected, future in running:
+                label = "agreement" if expected == "FINALIZED" else "refusal"
+                self._attempt(f"{consumer} negotiates {asset_id}: {label}", expected,
+                              future.result if future is not None else (lambda: ("", "")),
+                              needs=[future], needs_what=f"the offer for {asset_id} from the catalog step")
 
     # -- chapter 6 -----------------------------------------------------------------------------------------
     def transfers_and_use(self) -> None:
@@ -559,9 +565,9 @@ class SupplyChainStory:
                         return row if row.get("state") in ("SUSPENDED", "TERMINATED") else None
                 return None
 
-            row = wait_for(provider_side, timeout=20, interval=0.5)
+            row = wait_for(provider_side, timeout=10, interval=0.5)
             if not row:
-                return "still running", "the supplier's transfer did not leave STARTED within 20 s"
+                return "still running", "the supplier's transfer did not leave STARTED within 10 s"
             return str(row.get("state")), str(row.get("errorDetail") or row.get("errorCode") or "")
 
         self._attempt("revocation suspends the running transfer", "SUSPENDED", suspended,
@@ -603,9 +609,12 @@ class SupplyChainStory:
         self.n.chapter("11. Audit trails and receipts",
                        "Both connectors re-verify their hash-chained audit trails and signed checkpoints; the "
                        "consumer's signed receipt of each download matches what the supplier sent.")
-        for key in ("supplier", "manufacturer"):
+        keys = ("supplier", "manufacturer")
+        for key in keys:
             self.n.ask(f"{self.space.company(key).name}'s operator", "pactum connector audit verify")
-            self._attempt(f"{key} audit trail verifies", "verified", partial(self._verify_audit, key))
+        verifying = {key: self._operator_cli(key, ["connector", "audit", "verify", "--json"]) for key in keys}
+        for key in keys:
+            self._attempt(f"{key} audit trail verifies", "verified", partial(self._verify_audit, verifying[key]))
 
         def receipts() -> tuple[str, str]:
             transfer_id = self.mem.transfers[("manufacturer", "part-traceability")]
@@ -614,9 +623,10 @@ class SupplyChainStory:
             pulled = self.mgmt["manufacturer"].v3("POST", f"/edrs/{transfer_id}/pull", {"@context": EDC_CONTEXT})
             self.n.say(f"manufacturer's connector received {pulled.get('size')} bytes, digest "
                        f"{str(pulled.get('digest'))[:30]}")
-            sides = [{(r.get("digest"), r.get("size")) for r in self._audit_export(k)
+            exports = [self._operator_cli(k, ["connector", "audit", "export"]) for k in ("supplier", "manufacturer")]
+            sides = [{(r.get("digest"), r.get("size")) for r in self._audit_export(running)
                       if r.get("record") == "receipt" and r.get("agreementId") == agreement}
-                     for k in ("supplier", "manufacturer")]
+                     for running in exports]
             if sides[0] and sides[0] == sides[1]:
                 digest, size = sorted(sides[0], key=str)[0]
                 return "matched", f"{len(sides[0])} receipt(s) on both sides, e.g. {size} bytes {str(digest)[:30]}"
@@ -626,12 +636,14 @@ class SupplyChainStory:
                       needs=[self.mem.transfers.get(("manufacturer", "part-traceability"))],
                       needs_what="the traceability transfer")
 
-    def _operator_cli(self, key: str, args: list[str]) -> CliResult:
+    def _operator_cli(self, key: str, args: list[str]) -> RunningCli:
+        """Start one of the operator's ``pactum`` commands against the company's configuration."""
         company = self.space.company(key)
-        return pactum_cli([*args, "--config", str(company.config_path)], env=company.env)
+        return start_cli([*args, "--config", str(company.config_path)], env=company.env)
 
-    def _verify_audit(self, key: str) -> tuple[str, str]:
-        result = self._operator_cli(key, ["connector", "audit", "verify", "--json"])
+    @staticmethod
+    def _verify_audit(running: RunningCli) -> tuple[str, str]:
+        result = running.result()
         if not result.stdout.strip().startswith("{"):
             return "not possible", (result.stderr or result.stdout).strip()[-400:]
         report = result.json()
@@ -639,12 +651,12 @@ class SupplyChainStory:
             f"{report.get('entries')} entries, {report.get('checkpoints')} signed checkpoints, " \
             f"{report.get('receipts')} receipts; problems: {report.get('problems') or 'none'}"
 
-    def _audit_export(self, key: str) -> list[dict[str, Any]]:
-        result = self._operator_cli(key, ["connector", "audit", "export"])
+    @staticmethod
+    def _audit_export(running: RunningCli) -> list[dict[str, Any]]:
+        result = running.result()
         if result.code != 0:
-            raise DemoError(f"pactum connector audit export failed for {key}: {result.stderr.strip()[-300:]}")
+            raise DemoError(f"pactum connector audit export failed: {result.stderr.strip()[-300:]}")
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip().startswith("{")]
-
 
 def _datasets(catalog: Any) -> dict[str, Any]:
     """Dataset id -> dataset from a (compacted) DCAT catalog answer."""
