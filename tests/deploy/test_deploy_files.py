@@ -25,7 +25,8 @@ def test_company_configs_validate(name: str) -> None:
     assert settings.keystore.passphrase is None and settings.keystore.passphrase_env == "PACTUM_WALLET_PASSPHRASE"
     assert settings.management.api_key is None and settings.management.api_key_env
     assert Path(settings.keystore.path).name == "keystore.json"  # the wallet's folder layout
-    assert settings.storage.url.startswith("sqlite:///") and "/deploy/state/" in settings.storage.url
+    db = Path(settings.storage.url.removeprefix("sqlite:///")).resolve()
+    assert settings.storage.url.startswith("sqlite:///") and db.is_relative_to(DEPLOY / "state")  # git-ignored
     assert set(settings.trust.issuers) >= {"MembershipCredential", "DataSecurityCertification"}
 
 
