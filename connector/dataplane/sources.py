@@ -168,7 +168,7 @@ async def open_file(path: Path, range_header: str | None, content_type: str | No
 
 async def _http_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     try:
-        async for chunk in response.aiter_raw(CHUNK):
+        async for chunk in response.aiter_bytes(CHUNK):  # decoded: we never forward Content-Encoding
             yield chunk
     except httpx.HTTPError as exc:
         raise SourceUnavailable(f"the backend failed mid-stream: {exc.__class__.__name__}") from None
@@ -191,7 +191,8 @@ async def open_http(client: httpx.AsyncClient, url: str, range_header: str | Non
     if response.status_code >= 400:
         await response.aclose()
         raise SourceUnavailable(f"the backend answered HTTP {response.status_code}")
-    size = response.headers.get("content-length")
+    encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+    size = None if encoded else response.headers.get("content-length")
     rng = None
     if response.status_code == 206:
         m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("content-range", ""))

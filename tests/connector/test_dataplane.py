@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import os
 from pathlib import Path
@@ -228,6 +229,9 @@ def test_refresh_token_and_http_and_inline_sources(database_url: str, tmp_path: 
 
         @backend.get("/files/{name}")
         async def files(name: str) -> Response:
+            if name == "gz":  # a compressed backend answer reaches the consumer decoded
+                return Response(gzip.compress(backend_data), media_type="application/octet-stream",
+                                headers={"Content-Encoding": "gzip"})
             return Response(backend_data + name.encode(), media_type="application/octet-stream")
 
         import uvicorn
@@ -258,6 +262,8 @@ def test_refresh_token_and_http_and_inline_sources(database_url: str, tmp_path: 
                     assert _problem(r) == (401, "token_invalid")
                 result = await consumer.dataplane.pull("c-1", FileSink("backend2.bin"), path="y")
                 assert result.size == len(backend_data) + 1
+                result = await consumer.dataplane.pull("c-1", FileSink("backend3.bin"), path="gz")
+                assert Path(result.location or "").read_bytes() == backend_data
                 inline = await provider.dataplane.start(transfer_info(
                     provider, consumer, {"type": "inline", "data": "inline hello"}, transfer_id="tp-inline"))
                 assert inline
