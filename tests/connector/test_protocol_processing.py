@@ -1,0 +1,73 @@
+"""Idempotent inbound handling on SQLite and PostgreSQL: a repeat gets the same answer and changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from connector.protocol.processing import Answer, handle_once, message_digest
+from connector.storage.db import open_database
+from connector.storage.tables_protocol import NegotiationRow
+
+
+def _row(pid: str, state: str) -> NegotiationRow:
+    now = datetime.now(UTC)
+    return NegotiationRow(id=pid, role="provider", state=state, consumer_pid="c", provider_pid=pid,
+                          counterparty_did="did:web:c", counterparty_address="http://c", approval="auto",
+                          created_at=now, updated_at=now)
+
+
+def _state_of(session: Session, pid: str) -> str | None:
+    row = session.get(NegotiationRow, pid)
+    return row.state if row is not None else None
+
+
+def test_a_repeat_is_answered_from_the_log(database_url: str) -> None:
+    engine, sessions = open_database(database_url)
+    calls = []
+
+    def create(session: Session) -> Answer:
+        calls.append(1)
+        session.add(_row("p1", "REQUESTED"))
+        return Answer(201, {"providerPid": "p1"}, "p1")
+
+    digest = message_digest("did:web:c", "/negotiations/request", {"@type": "X", "consumerPid": "c"})
+    first = handle_once(sessions, digest, create, _state_of)
+    again = handle_once(sessions, digest, create, _state_of)
+    assert first == (Answer(201, {"providerPid": "p1"}, "p1"), True)
+    assert again == (Answer(201, {"providerPid": "p1"}, "p1"), False)
+    assert len(calls) == 1
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(NegotiationRow)) == 1
+    engine.dispose()
+
+
+def test_the_same_bytes_after_the_process_moved_on_are_a_new_message(database_url: str) -> None:
+    engine, sessions = open_database(database_url)
+    with sessions.begin() as session:
+        session.add(_row("p2", "SUSPENDED"))
+
+    def resume(session: Session) -> Answer:
+        row = session.get(NegotiationRow, "p2")
+        assert row is not None
+        row.state = "STARTED"
+        return Answer(200, None, "p2")
+
+    digest = message_digest("did:web:c", "/transfers/p2/start", {"@type": "TransferStartMessage"})
+    assert handle_once(sessions, digest, resume, _state_of)[1] is True
+    assert handle_once(sessions, digest, resume, _state_of)[1] is False  # still STARTED: a duplicate
+    with sessions.begin() as session:
+        row = session.get(NegotiationRow, "p2")
+        assert row is not None
+        row.state = "SUSPENDED"  # suspended again in between
+    assert handle_once(sessions, digest, resume, _state_of)[1] is True
+    engine.dispose()
+
+
+def test_digest_depends_on_caller_path_and_canonical_body() -> None:
+    a = message_digest("did:web:a", "/p", {"x": 1, "y": 2})
+    assert a == message_digest("did:web:a", "/p", {"y": 2, "x": 1})
+    assert a != message_digest("did:web:b", "/p", {"x": 1, "y": 2})
+    assert a != message_digest("did:web:a", "/q", {"x": 1, "y": 2})
