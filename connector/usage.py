@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 
 from connector.dataplane.duties import time_bounds
 from connector.dataplane.service import FULFILMENT_TYP, FULFILMENT_TYPE, DataPlane
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, NotFoundError
 from connector.logs import CORRELATION_HEADER
 from connector.storage.tables_dataplane import DpDutyRow, DpTransferRow, DpUsageRow
 from identity.credentials.jws import sign_compact
@@ -83,6 +83,73 @@ class RoundResult:
     terminated: list[str] = field(default_factory=list)
     suspended: list[str] = field(default_factory=list)
     next_wake: datetime | None = None
+
+
+def delete_copy(dp: DataPlane, duty: DpDutyRow, detail: dict[str, Any]) -> str:
+    """Perform a consumer ``delete`` duty: remove the received copy (inside the data folder only), mark the
+    duty fulfilled, keep the event and an audit entry. Returns the path that was deleted."""
+    path = Path(str(detail.get("path") or ""))
+    root = dp.data_folder.resolve()
+    if path.is_absolute() and path.resolve().is_relative_to(root):
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # remove the now-empty per-transfer folder, if any
+            if path.parent.resolve() != root:
+                path.parent.rmdir()
+    now = datetime.now(UTC)
+    with dp.sessions.begin() as session:
+        session.execute(update(DpDutyRow).where(DpDutyRow.id == duty.id).values(state="fulfilled", fulfilled_at=now))
+    dp.record_event(duty.agreement_id, "delete", parameters={"location": path.name})
+    dp.audit.record("duty.performed", process_id=duty.transfer_id, agreement_id=duty.agreement_id,
+                    decision="fulfilled", action="delete", location=str(path))
+    return str(path)
+
+
+async def report_fulfilment(dp: DataPlane, duty: DpDutyRow, detail: dict[str, Any]) -> bool:
+    """Send the provider our signed fulfilment statement; True once it accepted it (else retry later)."""
+    statement = sign_fulfilment(dp, agreement_id=duty.agreement_id, transfer_id=duty.transfer_id,
+                                action=duty.action, location=detail.get("path"))
+    try:
+        response = await dp.http.post(str(detail["report"]), json={"statement": statement},
+                                      headers={CORRELATION_HEADER: duty.transfer_id})
+        ok = response.status_code < 300
+        problem = "" if ok else response.text[:200]
+    except httpx.HTTPError as exc:
+        ok, problem = False, exc.__class__.__name__
+    if not ok:
+        log.warning("fulfilment report for %s not accepted yet: %s", duty.transfer_id, problem)
+        return False
+    detail["reported"] = True
+    with dp.sessions.begin() as session:
+        session.execute(update(DpDutyRow).where(DpDutyRow.id == duty.id).values(detail=json.dumps(detail)))
+    dp.audit.record("duty.reported", process_id=duty.transfer_id, agreement_id=duty.agreement_id,
+                    action=duty.action)
+    return True
+
+
+async def fulfil_now(dp: DataPlane, transfer_id: str, action: str = "delete") -> dict[str, Any]:
+    """Perform the consumer's pending duties of one transfer now, before their deadline (the operator asks
+    for it), and report them to the provider. Unreported ones are retried by the monitor."""
+    with dp.sessions() as session:
+        duties = list(session.execute(select(DpDutyRow).where(
+            DpDutyRow.transfer_id == transfer_id, DpDutyRow.role == "consumer", DpDutyRow.action == action,
+            DpDutyRow.state == "unfulfilled")).scalars())
+    if not duties:
+        raise NotFoundError(f"no pending {action!r} duty for transfer {transfer_id!r} (is the data pulled into the "
+                            "data folder, and does the agreement carry such a duty?)", code="duty_not_found")
+    deleted: list[str] = []
+    reported = True
+    for duty in duties:
+        detail = json.loads(duty.detail)
+        if action == "delete":
+            deleted.append(delete_copy(dp, duty, detail))
+        if detail.get("report"):
+            reported = await report_fulfilment(dp, duty, detail) and reported
+        else:
+            reported = False
+    if dp.monitor_wakeup and not reported:
+        dp.monitor_wakeup()
+    return {"transferProcessId": transfer_id, "action": action, "state": "fulfilled", "deleted": deleted,
+            "reported": reported}
 
 
 class PolicyMonitor:
@@ -163,43 +230,14 @@ class PolicyMonitor:
                 await self._report(duty, detail, result, wakes, now)
 
     def _delete_copy(self, duty: DpDutyRow, detail: dict[str, Any], result: RoundResult) -> None:
-        path = Path(str(detail.get("path") or ""))
-        root = self.dp.data_folder.resolve()
-        if path.is_absolute() and path.resolve().is_relative_to(root):
-            path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # remove the now-empty per-transfer folder, if any
-                if path.parent.resolve() != root:
-                    path.parent.rmdir()
-        now = datetime.now(UTC)
-        with self.dp.sessions.begin() as session:
-            session.execute(update(DpDutyRow).where(DpDutyRow.id == duty.id).values(state="fulfilled",
-                                                                                     fulfilled_at=now))
-        self.dp.record_event(duty.agreement_id, "delete", parameters={"location": path.name})
-        self.dp.audit.record("duty.performed", process_id=duty.transfer_id, agreement_id=duty.agreement_id,
-                             decision="fulfilled", action="delete", location=str(path))
-        result.deleted.append(str(path))
+        result.deleted.append(delete_copy(self.dp, duty, detail))
 
     async def _report(self, duty: DpDutyRow, detail: dict[str, Any], result: RoundResult, wakes: list[datetime],
                       now: datetime) -> None:
-        statement = sign_fulfilment(self.dp, agreement_id=duty.agreement_id, transfer_id=duty.transfer_id,
-                                    action=duty.action, location=detail.get("path"))
-        try:
-            response = await self.dp.http.post(str(detail["report"]), json={"statement": statement},
-                                               headers={CORRELATION_HEADER: duty.transfer_id})
-            ok = response.status_code < 300
-            problem = "" if ok else response.text[:200]
-        except httpx.HTTPError as exc:
-            ok, problem = False, exc.__class__.__name__
-        if not ok:
-            log.warning("fulfilment report for %s not accepted yet: %s", duty.transfer_id, problem)
+        if await report_fulfilment(self.dp, duty, detail):
+            result.reported.append(duty.transfer_id)
+        else:
             wakes.append(now + timedelta(seconds=30))
-            return
-        detail["reported"] = True
-        with self.dp.sessions.begin() as session:
-            session.execute(update(DpDutyRow).where(DpDutyRow.id == duty.id).values(detail=json.dumps(detail)))
-        self.dp.audit.record("duty.reported", process_id=duty.transfer_id, agreement_id=duty.agreement_id,
-                             action=duty.action)
-        result.reported.append(duty.transfer_id)
 
     async def _provider_duties(self, now: datetime, result: RoundResult, wakes: list[datetime]) -> None:
         for duty in self._duties("provider", ("unfulfilled",)):

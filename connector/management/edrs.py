@@ -4,6 +4,10 @@
 - ``GET    /v3/edrs/{transferProcessId}/dataaddress[?auto_refresh=true]``  the DataAddress (refreshed if asked
   and the token is about to expire)
 - ``POST   /v3/edrs/{transferProcessId}/refresh``                  force a refresh
+- ``POST   /v3/edrs/{transferProcessId}/pull``                     let the connector fetch the data itself
+  (``{"path"?, "fileName"?}`` into its data folder, or ``{"sink": {"endpoint", "method"?, "headers"?}}``):
+  hashes it, signs a receipt, sends it to the provider; answers size, digest, location, receipt
+- ``POST   /v3/edrs/{transferProcessId}/delete``                   perform the delete duty now and report it
 - ``DELETE /v3/edrs/{transferProcessId}``                          forget the EDR
 
 Shapes follow EDC: the DataAddress is flat (``endpoint``, ``authorization``, ``authType``, ``endpointType``,
@@ -21,7 +25,8 @@ from sqlalchemy import delete, select
 
 from connector import jsonld
 from connector.dataplane.service import DataPlane
-from connector.management.common import apply_query, read_query_spec
+from connector.dataplane.sinks import FileSink, HttpSink, Sink
+from connector.management.common import BodyInvalid, apply_query, read_json_body, read_query_spec
 from connector.storage.tables_dataplane import DpEdrRow
 
 REFRESH_MARGIN = timedelta(seconds=30)
@@ -63,6 +68,30 @@ def flat_data_address(dp: DataPlane, row: DpEdrRow) -> dict[str, Any]:
     return out
 
 
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name, body.get(jsonld.EDC + name))
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise BodyInvalid(f"{name!r} must be a non-empty string")
+    return value
+
+
+def sink_from(body: dict[str, Any], transfer_id: str) -> Sink:
+    """The sink a pull request names: ``{"sink": {"endpoint": URL, "method"?, "headers"?}}`` for HTTP, else a
+    file ``fileName`` (default ``<transferId>/data``) in the connector's data folder."""
+    sink = body.get("sink")
+    if sink is not None:
+        if not isinstance(sink, dict) or not isinstance(sink.get("endpoint"), str):
+            raise BodyInvalid("'sink' must be an object with an 'endpoint' URL")
+        headers = sink.get("headers") or {}
+        method = str(sink.get("method") or "POST").upper()
+        if not isinstance(headers, dict) or method not in ("POST", "PUT"):
+            raise BodyInvalid("'sink.headers' must be an object and 'sink.method' POST or PUT")
+        return HttpSink(sink["endpoint"], {str(k): str(v) for k, v in headers.items()}, method)
+    return FileSink(_text(body, "fileName") or f"{transfer_id}/data")
+
+
 def create_router(ctx: Any) -> APIRouter:
     """The EDR routes (mounted under ``/management`` behind the API key by the management package)."""
     router = APIRouter(tags=["EDRs"])
@@ -94,6 +123,25 @@ def create_router(ctx: Any) -> APIRouter:
         dp = _dataplane(ctx)
         row = await dp.refresh_edr(transfer_id)
         return JSONResponse(flat_data_address(dp, row))
+
+    @router.post("/v3/edrs/{transfer_id}/pull")
+    async def pull(transfer_id: str, request: Request) -> JSONResponse:
+        body = await read_json_body(request, ctx.settings, required=False) or {}
+        if not isinstance(body, dict):
+            raise BodyInvalid("the body must be a JSON object")
+        dp = _dataplane(ctx)
+        dp.edr(transfer_id)  # 404 before anything else when unknown
+        result = await dp.pull(transfer_id, sink_from(body, transfer_id), path=_text(body, "path"))
+        return JSONResponse({"@context": dict(jsonld.EDC_CONTEXT), "@type": "PullResult",
+                             "transferProcessId": transfer_id, "size": result.size, "digest": result.digest,
+                             "location": result.location, "receipt": result.receipt})
+
+    @router.post("/v3/edrs/{transfer_id}/delete")
+    async def delete_copy(transfer_id: str) -> JSONResponse:
+        from connector.usage import fulfil_now
+
+        answer = await fulfil_now(_dataplane(ctx), transfer_id, "delete")
+        return JSONResponse({"@context": dict(jsonld.EDC_CONTEXT), "@type": "DutyFulfilment", **answer})
 
     @router.delete("/v3/edrs/{transfer_id}")
     async def remove(transfer_id: str) -> Response:
