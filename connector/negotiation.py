@@ -278,6 +278,8 @@ def provider_receive_event(ctx: ConnectorContext, session: Session, party: Party
                            provider_pid: str) -> Answer:
     row = load(session, provider_pid, role="provider", party=party)
     _check_pids(row, message)
+    if row.consumer_pid is None:
+        row.consumer_pid = message.get("consumerPid")
     if message.get("eventType") != "ACCEPTED":
         raise InvalidTransition(f"a consumer may only send the ACCEPTED event, not {message.get('eventType')!r}",
                                 allowed=allowed_events(row.state, "consumer"))
@@ -426,6 +428,27 @@ def start_negotiation(ctx: ConnectorContext, *, counterparty_address: str, count
         session.add(row)
         message = _message("ContractRequestMessage", row, offer=offer_json, callbackAddress=ctx.settings.protocol_url)
         _send(ctx, session, row, message, f"{address}/negotiations/request")
+    ctx.outbox.wake()
+    return row
+
+
+def offer_to(ctx: ConnectorContext, *, counterparty_address: str, counterparty_did: str,
+             offer: Mapping[str, Any], correlation_id: str | None = None) -> NegotiationRow:
+    """Provider: start a negotiation with a ContractOfferMessage to a consumer (provider-initiated offer)."""
+    address = check_callback(counterparty_address, "counterPartyAddress")
+    if not offer.get("target"):
+        raise MessageInvalid("a provider's offer needs 'target' (the dataset id)", code="offer_incomplete")
+    offer_json = _offer_with_target({"@id": offer.get("@id") or new_pid(), **offer}, str(offer["target"]), ctx.did)
+    parse_offer(offer_json)
+    pid = new_pid()
+    with ctx.sessions.begin() as session:
+        row = _new_row("provider", id=pid, state=next_state(None, "offer", "provider"), consumer_pid=None,
+                       provider_pid=pid, counterparty_did=counterparty_did, counterparty_address=address,
+                       offer_id=offer_json["@id"], asset_id=offer_json["target"], policy=json.dumps(offer_json),
+                       approval=ctx.settings.approval, correlation_id=correlation_id or pid)
+        session.add(row)
+        message = _message("ContractOfferMessage", row, offer=offer_json, callbackAddress=ctx.settings.protocol_url)
+        _send(ctx, session, row, message, f"{address}/negotiations/offers")
     ctx.outbox.wake()
     return row
 
@@ -581,6 +604,18 @@ def _on_request_delivered(ctx: ConnectorContext) -> Any:
     return hook
 
 
+def _on_offer_delivered(ctx: ConnectorContext) -> Any:
+    """Provider: the consumer's 201 answer to our first offer carries its consumerPid."""
+    def hook(row: OutboxRow, response: Any) -> None:
+        if not isinstance(response, dict) or not response.get("consumerPid"):
+            return
+        with ctx.extras["locks"](row.process_id), ctx.sessions.begin() as session:
+            neg = session.get(NegotiationRow, row.process_id)
+            if neg is not None and neg.role == "provider" and neg.consumer_pid is None:
+                neg.consumer_pid = str(response["consumerPid"])
+    return hook
+
+
 def _on_failed(ctx: ConnectorContext) -> Any:
     """A message that could not be delivered for good ends the negotiation locally, with the reason."""
     def hook(row: OutboxRow, status: int | None, detail: str) -> None:
@@ -609,4 +644,5 @@ def _remote_reason(detail: str) -> str | None:
 def register(ctx: ConnectorContext) -> None:
     """Hook this module into the outbox (called once when the context is built)."""
     ctx.outbox.on_delivered("ContractRequestMessage", _on_request_delivered(ctx))
+    ctx.outbox.on_delivered("ContractOfferMessage", _on_offer_delivered(ctx))
     ctx.outbox.on_failed("negotiation", _on_failed(ctx))

@@ -162,6 +162,24 @@ def create_router(ctx: ConnectorContext) -> APIRouter:
         return JSONResponse({"@context": dict(EDC_CONTEXT), "@type": "IdResponse", "@id": row.id,
                              "createdAt": epoch_ms(row)})
 
+    @router.post(BASE + "/offers", summary="Offer a contract to a consumer (provider-initiated negotiation)")
+    async def offer(request: Request) -> JSONResponse:
+        body = await read_json_body(request, ctx.settings)
+        if not isinstance(body, dict):
+            raise RequestInvalid("the body must be a ContractOffer object")
+        address = field(body, "counterPartyAddress")
+        if not isinstance(address, str):
+            raise RequestInvalid("a ContractOffer needs 'counterPartyAddress'", code="address_missing")
+        policy = normalise_policy(field(body, "policy"))
+        counterparty = field(body, "counterPartyId")
+        if not isinstance(counterparty, str) or not counterparty.startswith("did:"):
+            counterparty = await ctx.trust.discover_did(address)
+        row = await run_in_threadpool(lambda: neg.offer_to(
+            ctx, counterparty_address=address, counterparty_did=counterparty, offer=policy,
+            correlation_id=request.headers.get("X-Correlation-Id")))
+        return JSONResponse({"@context": dict(EDC_CONTEXT), "@type": "IdResponse", "@id": row.id,
+                             "createdAt": epoch_ms(row)})
+
     @router.post(BASE + "/request", summary="Query negotiations with a QuerySpec")
     async def query(request: Request) -> JSONResponse:
         spec = await read_query_spec(request, ctx.settings)
