@@ -155,7 +155,7 @@ async def fulfil_now(dp: DataPlane, transfer_id: str, action: str = "delete") ->
 class PolicyMonitor:
     """Re-evaluates running agreements and executes/checks duties on time (see module docstring)."""
 
-    def __init__(self, dataplane: DataPlane, *, revocation_interval: float = 300.0) -> None:
+    def __init__(self, dataplane: DataPlane, *, revocation_interval: float = 60.0) -> None:
         self.dp = dataplane
         self.revocation_interval = revocation_interval
         self._wake = asyncio.Event()

@@ -209,11 +209,15 @@ class DataPlane:
         async def resolve_key(kid: str) -> KeyPair:
             return await resolver.verification_key(kid, "assertionMethod")
 
+        from connector.context import loopback_http_hosts
+        from connector.dataplane.revocation import StatusListRevocation
+
         kwargs: dict[str, Any] = dict(
             sessions=ctx.sessions, key=ctx.wallet.key, kid=ctx.wallet.kid, did=ctx.wallet.did,
             data_url=settings.data_url, audit=audit, http=ctx.http,
             data_folder=ctx.extras.get("data_folder") or Path(settings.keystore.path).parent / "received",
             data_sources=tuple(settings.data_sources), key_resolver=resolve_key,
+            revocation=StatusListRevocation(resolver, ctx.http, allow_http_hosts=loopback_http_hosts(settings)),
         )
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -313,6 +317,28 @@ class DataPlane:
     def complete(self, transfer_id: str) -> None:
         """The transfer is done: tokens revoked at once."""
         self._set_state(transfer_id, "completed", "completed")
+
+    async def suspend_agreement(self, agreement_id: str, reason: str) -> list[str]:
+        """Suspend every running transfer of an agreement here at once, then through the state machine's hook
+        (DSP suspension messages); returns the transfers suspended here."""
+        with self.sessions() as session:
+            ids = list(session.execute(select(DpTransferRow.transfer_id).where(
+                DpTransferRow.agreement_id == agreement_id, DpTransferRow.state == "active")).scalars())
+        for tid in ids:
+            self.suspend(tid, reason)
+        if self.suspend_transfers is not None:
+            hook = self.suspend_transfers
+
+            async def notify() -> None:
+                try:
+                    await _maybe_await(hook(agreement_id, reason))
+                except ConnectorError as exc:
+                    log.warning("suspending the transfers of %s failed: %s", agreement_id, exc)
+
+            task = asyncio.get_running_loop().create_task(notify())  # the refused request need not wait
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return ids
 
     def running_transfers(self) -> list[TransferInfo]:
         """Transfers the provider is currently serving (state active)."""
@@ -432,8 +458,10 @@ class DataPlane:
         if self.revocation is not None:
             revoked = await _maybe_await(self.revocation(transfer.consumer_did, transfer.credentials))
             if revoked:
-                raise self._refuse(AccessRefused(f"counterparty credentials no longer valid: {revoked}",
-                                                 code="credentials_revoked"), transfer_id, transfer)
+                reason = f"counterparty credentials no longer valid: {revoked}"
+                refusal = self._refuse(AccessRefused(reason, code="credentials_revoked"), transfer_id, transfer)
+                await self.suspend_agreement(transfer.agreement_id, reason)
+                raise refusal
         try:
             location = self._check_path(transfer, sub_path)
         except ConnectorError as exc:
