@@ -7,9 +7,11 @@ plain answers, with every engine error turned into a ``ConnectorError`` the HTTP
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from connector.errors import ConnectorError
@@ -46,8 +48,17 @@ class Decision:
 
 
 def parse_offer(data: Mapping[str, Any]) -> Policy:
-    """An ODRL Offer/Agreement as DSP carries it (compact JSON-LD with the DSP context, or plain JSON)."""
-    doc = dict(data)
+    """An ODRL Offer/Agreement as DSP carries it (compact JSON-LD with the DSP context, or plain JSON).
+
+    WHY cached: JSON-LD parsing costs tens of milliseconds, and one negotiation reads the same offer several
+    times (catalog trace, match, agreement); a policy is immutable, so equal documents share one parse.
+    """
+    return _parse_cached(json.dumps(data, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=2048)
+def _parse_cached(canonical: str) -> Policy:
+    doc = dict(json.loads(canonical))
     if doc.get("@context") in (None, DSP_CONTEXT, [DSP_CONTEXT]):
         # ODRL terms are scoped to DSP message types in the DSP context; a bare policy needs the profile too
         doc["@context"] = [DSP_CONTEXT, ODRL_PROFILE_CONTEXT]
