@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from policies.errors import PolicyError
-from policies.facts import MISSING, EvalContext
+from policies.facts import DEFERRED, MISSING, EvalContext
 from policies.model import Asset, Constraint, ConstraintNode, Duty, LogicalConstraint, Party, Policy, Rule
 from policies.profiles import registry
 from policies.profiles.registry import UnknownTermError
@@ -79,6 +79,9 @@ class CConstraint:
         self.broader = broader
 
     def check(self, ctx: EvalContext, rec: Recorder) -> bool | None:
+        if ctx.deferred and self.logical is None and self.left in ctx.deferred:
+            rec.append((self, DEFERRED, True))
+            return True
         fast = self.fast
         if fast is not None and not ctx.has_memberships:
             value = self.resolve(ctx)

@@ -16,6 +16,7 @@ The hot path allocates little: raw results are tuples; the Report builds its rea
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
@@ -33,15 +34,27 @@ def _expand_action(action: str) -> str:
     return expand(action)
 
 
-def evaluate(policy: Policy, request: Request, state: StateOfWorld) -> Report:
-    """Decide whether ``request`` is permitted by ``policy`` in ``state``, with the full explanation."""
+def evaluate(policy: Policy, request: Request, state: StateOfWorld, *, defer: Collection[str] = ()) -> Report:
+    """Decide whether ``request`` is permitted by ``policy`` in ``state``, with the full explanation.
+
+    ``defer`` names left operands (short names such as ``purpose`` or IRIs) that this evaluation must not
+    decide: their constraints count as satisfied and are reported as deferred. A connector uses it at
+    contract negotiation for use-time conditions (purpose, count, elapsed time) the consumer commits to and
+    that are enforced when the data is used.
+    """
     compiled = policy._cache.get("compiled") or compile_policy(policy)
-    ctx = EvalContext(request, state, compiled.members)
+    deferred = _deferred(tuple(defer)) if defer else frozenset()
+    ctx = EvalContext(request, state, compiled.members, deferred)
     action = _expand_action(request.action)
     raws = [_evaluate_rule(rule, ctx, action) for rule in compiled.candidates(action)]
     obligations = [_evaluate_obligation(rule, ctx) for rule in compiled.obligations] if compiled.obligations else []
     decision = _decide(compiled, raws, obligations, None)
-    return Report(compiled, request, state, action, raws, obligations, decision, _evaluate_rule, _reasons)
+    return Report(compiled, request, state, action, raws, obligations, decision, _evaluate_rule, _reasons, deferred)
+
+
+@lru_cache(maxsize=256)
+def _deferred(terms: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(expand(t) for t in terms)
 
 
 def _reasons(compiled: CompiledPolicy, raws: list[RawRule], obligations: list[RawRule]) -> list[str]:

@@ -36,6 +36,16 @@ class MissingType:
 
 
 MISSING: Any = MissingType()
+
+
+class DeferredType:
+    """The actual value recorded for a constraint this evaluation was asked not to decide."""
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED: Any = DeferredType()
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -165,10 +175,13 @@ def _parse_time_text(value: str) -> datetime | None:
 class EvalContext:
     """Per-evaluation view of request + state with small caches; resolvers receive this."""
 
-    __slots__ = ("request", "state", "now", "_cache", "rule_uid", "event", "has_memberships", "policy_members")
+    __slots__ = ("request", "state", "now", "_cache", "rule_uid", "event", "has_memberships", "policy_members",
+                 "deferred")
 
     def __init__(self, request: Request, state: StateOfWorld,
-                 policy_members: Mapping[str, Sequence[str]] | None = None) -> None:
+                 policy_members: Mapping[str, Sequence[str]] | None = None,
+                 deferred: frozenset[str] = frozenset()) -> None:
+        self.deferred = deferred  # left-operand IRIs not decided in this evaluation (see evaluate's ``defer``)
         self.request = request
         self.state = state
         self.now = state.now

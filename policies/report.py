@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from policies.facts import MISSING, Request, StateOfWorld
+from policies.facts import DEFERRED, MISSING, Request, StateOfWorld
 from policies.values import format_duration
 from policies.vocab import REPORT, XSD, short
 
@@ -33,6 +33,8 @@ PACTUM_REPORT = "https://w3id.org/pactum/report#"
 def _jsonable(value: Any) -> Any:
     if value is MISSING:
         return None
+    if value is DEFERRED:
+        return "deferred"
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
@@ -63,9 +65,11 @@ class ConstraintResult:
     logical: str | None = None
     children: tuple[ConstraintResult, ...] = ()
     unknown: tuple[str, ...] = ()
+    deferred: bool = False  # not decided in this evaluation (evaluate's ``defer``); counts as satisfied
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.uid, "satisfied": self.satisfied, "state": _state_word(self.satisfied)}
+        state = "deferred" if self.deferred else _state_word(self.satisfied)
+        out: dict[str, Any] = {"id": self.uid, "satisfied": self.satisfied, "state": state}
         if self.logical is not None:
             out["logical"] = self.logical
             out["constraints"] = [c.to_json() for c in self.children]
@@ -143,7 +147,7 @@ def _constraint_results(constraints: tuple[CConstraint, ...], records: dict[int,
                 right = {"reference": c.reference}
             out.append(ConstraintResult(
                 uid=node.uid, satisfied=result, left_operand=short(c.left), operator=short(node.operator),  # type: ignore[union-attr]
-                right_operand=right, actual=_jsonable(value), unknown=c.unknown))
+                right_operand=right, actual=_jsonable(value), unknown=c.unknown, deferred=value is DEFERRED))
     return tuple(out)
 
 
@@ -161,12 +165,14 @@ class Report:
     """The result of evaluate(): ``decision`` and ``reasons`` now, everything else on demand."""
 
     __slots__ = ("_compiled", "request", "state", "_action", "_raws", "_obligations", "decision", "_reasons",
-                 "_rules", "_duties", "_id", "_late", "_explain")
+                 "_rules", "_duties", "_id", "_late", "_explain", "_deferred")
 
     def __init__(self, compiled: CompiledPolicy, request: Request, state: StateOfWorld, action: str,
                  raws: list[RawRule], obligations: list[RawRule], decision: str,
                  late: Callable[[CRule, Any, str], RawRule] | None = None,
-                 explain: Callable[[CompiledPolicy, list[RawRule], list[RawRule]], list[str]] | None = None) -> None:
+                 explain: Callable[[CompiledPolicy, list[RawRule], list[RawRule]], list[str]] | None = None,
+                 deferred: frozenset[str] = frozenset()) -> None:
+        self._deferred = deferred
         self._compiled = compiled
         self.request = request
         self.state = state
@@ -215,7 +221,8 @@ class Report:
             # rules the requested action cannot match are evaluated only when the full report is read
             from policies.facts import EvalContext
 
-            raw = self._late(rule, EvalContext(self.request, self.state, self._compiled.members), self._action)
+            raw = self._late(rule, EvalContext(self.request, self.state, self._compiled.members, self._deferred),
+                             self._action)
         if raw is None:  # the rule's action does not cover the requested action
             return RuleReport(id=rule.label, uid=rule.uid, kind=rule.kind, activation="inactive", attempted=True,
                               premises={"action": False}, constraints=())
@@ -389,6 +396,8 @@ def _constraint_lines(c: ConstraintResult, depth: int) -> list[str]:
         for child in c.children:
             out.extend(_constraint_lines(child, depth + 1))
         return out
+    if c.deferred:
+        return [f"{pad}{c.left_operand} {c.operator} {c.right_operand!r}: deferred (enforced when the data is used)"]
     actual = "no value" if c.actual is None else repr(c.actual)
     extra = f" [not understood: {', '.join(c.unknown)}]" if c.unknown else ""
     return [f"{pad}{c.left_operand} {c.operator} {c.right_operand!r}: {_state_word(c.satisfied)} "
