@@ -181,12 +181,14 @@ def provider_receive_request(ctx: ConnectorContext, session: Session, party: Par
     agreement = _usable_agreement(session, message["agreementId"], role="provider", counterparty=party.did)
     if transfer_type.endswith("PUSH") and not message.get("dataAddress"):
         raise MessageInvalid("a PUSH transfer needs the consumer's dataAddress", code="data_address_missing")
+    negotiation = session.get(NegotiationRow, agreement.negotiation_id)
+    approval = negotiation.approval if negotiation is not None else ctx.settings.approval  # the definition's
     pid = new_pid()
     row = TransferRow(id=pid, role="provider", state=next_state(None, "request", "consumer"),
                       consumer_pid=consumer_pid, provider_pid=pid, agreement_id=agreement.id,
                       transfer_type=transfer_type, counterparty_did=party.did, counterparty_address=callback,
                       data_address=json.dumps(message.get("dataAddress")) if message.get("dataAddress") else None,
-                      approval=ctx.settings.approval, pending="start", party=party_to_json(party),
+                      approval=approval, pending="start", party=party_to_json(party),
                       correlation_id=correlation_id or pid, created_at=utcnow(), updated_at=utcnow())
     session.add(row)
     session.flush()

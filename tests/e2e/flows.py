@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -76,3 +77,17 @@ def negotiate(consumer: Connector, provider: Connector, asset_id: str) -> dict[s
 def provider_side(provider: Connector, consumer_negotiation: dict[str, Any]) -> dict[str, Any]:
     """The provider's view of the same negotiation (found by its providerPid)."""
     return provider.negotiation(consumer_negotiation["providerPid"])
+
+
+def find_by_consumer_pid(connector: Connector, kind: str, consumer_pid: str, timeout: float = 20) -> dict[str, Any]:
+    """The provider's process for a consumer's pid, once the consumer's first message has arrived."""
+    path = "/v3/contractnegotiations/request" if kind == "negotiation" else "/v3/transferprocesses/request"
+    deadline = time.monotonic() + timeout
+    while True:
+        found = connector.mgmt("POST", path, json={"filterExpression": [
+            {"operandLeft": "consumerPid", "operator": "=", "operandRight": consumer_pid}]}).json()
+        if found:
+            process: dict[str, Any] = found[0]
+            return process
+        assert time.monotonic() < deadline, f"no {kind} for consumerPid {consumer_pid} on {connector.name}"
+        time.sleep(0.05)

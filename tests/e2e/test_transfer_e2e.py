@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import Connector, Dataspace
-from tests.e2e.flows import EDC, negotiate, publish
+from tests.e2e.flows import EDC, dataset, find_by_consumer_pid, first_offer, negotiate, publish, start_negotiation
 
 
 def start_transfer(consumer: Connector, provider: Connector, agreement_id: str,
@@ -75,3 +75,26 @@ def test_consumer_terminates_and_provider_sees_the_reason(dataspace: Dataspace) 
     assert theirs["errorDetail"] == "no longer needed"
     r = consumer.mgmt("POST", f"/v3/transferprocesses/{transfer_id}/suspend")
     assert r.status_code == 409 and r.json()["allowed"] == []
+
+
+def test_manual_approval_waits_for_the_operator_on_both_sides(dataspace: Dataspace) -> None:
+    provider, consumer = dataspace.provider, dataspace.consumer
+    asset_id = publish(provider, approval="manual", data="approved data")
+    negotiation_id = start_negotiation(consumer, provider, first_offer(dataset(consumer, provider, asset_id)),
+                                       asset_id, approval="manual")
+    provider_pid = find_by_consumer_pid(provider, "negotiation", negotiation_id)["@id"]
+    assert provider.mgmt("POST", f"/v3/contractnegotiations/{provider_pid}/agree").status_code == 200
+    agreed = consumer.wait_state("negotiation", negotiation_id, "AGREED")
+    assert agreed["pendingStep"] == "verify"
+    assert consumer.mgmt("POST", f"/v3/contractnegotiations/{negotiation_id}/verify").status_code == 200
+    provider.wait_state("negotiation", provider_pid, "VERIFIED")
+    assert provider.mgmt("POST", f"/v3/contractnegotiations/{provider_pid}/finalize").status_code == 200
+    agreement_id = consumer.wait_state("negotiation", negotiation_id, "FINALIZED")["contractAgreementId"]
+    transfer_id = start_transfer(consumer, provider, agreement_id)
+    theirs = find_by_consumer_pid(provider, "transfer", transfer_id)
+    assert theirs["state"] == "REQUESTED" and theirs["pendingStep"] == "start"
+    r = provider.mgmt("POST", f"/v3/transferprocesses/{theirs['@id']}/complete")
+    assert r.status_code == 409 and set(r.json()["allowed"]) == {"start", "terminate"}
+    assert provider.mgmt("POST", f"/v3/transferprocesses/{theirs['@id']}/start").status_code == 200
+    consumer.wait_state("transfer", transfer_id, "STARTED")
+    assert pull(consumer, transfer_id).text == "approved data"
