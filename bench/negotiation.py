@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -43,6 +44,7 @@ import httpx  # noqa: E402
 
 from tests.e2e.conftest import ADMIN_KEY, API_KEY, Authority, Connector, free_port, make_connector  # noqa: E402
 from tests.e2e.flows import EDC, publish  # noqa: E402
+from tests.pg import running_postgres  # noqa: E402
 
 PROTOCOL = "dataspace-protocol-http:2025-1"
 DSP_ROUND_TRIPS = 5  # dataset request, request, agreement, verification, finalized event
@@ -56,7 +58,7 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -212,6 +214,22 @@ def time_to_agreement(consumer: Connector, provider: Connector, asset_id: str,
     return samples, catalog
 
 
+async def _call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One management call; a keep-alive connection the server closed meanwhile is retried (twice at most).
+
+    WHY: uvicorn drops idle keep-alive connections after 5 s, and a pooled connection can be picked in the
+    same instant; a retried POST may start one extra negotiation, which is then simply not counted."""
+    for attempt in range(3):
+        try:
+            response = await client.request(method, url, **kwargs)
+            response.raise_for_status()
+            return response
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def throughput(consumers: list[Connector], provider: Connector, asset_id: str, concurrency: int,
                      count: int, max_seconds: float) -> tuple[float, int, int]:
     """(finalized per second, finalized, terminated) with ``concurrency`` negotiations in flight.
@@ -235,14 +253,13 @@ async def throughput(consumers: list[Connector], provider: Connector, asset_id: 
         body = _request_body(provider, offers[consumer.name], asset_id)
         while started < count and time.perf_counter() - t0 < max_seconds:
             started += 1
-            r = await client.post(consumer.management_url + "/v3/contractnegotiations", json=body)
-            r.raise_for_status()
+            r = await _call(client, "POST", consumer.management_url + "/v3/contractnegotiations", json=body)
             negotiation_id = r.json()["@id"]
             deadline = time.monotonic() + 120
             while True:
                 await asyncio.sleep(0.1)
-                state = (await client.get(
-                    f"{consumer.management_url}/v3/contractnegotiations/{negotiation_id}/state")).json()["state"]
+                state = (await _call(client, "GET", f"{consumer.management_url}/v3/contractnegotiations/"
+                                                    f"{negotiation_id}/state")).json()["state"]
                 if state == "FINALIZED":
                     finalized += 1
                     break
@@ -273,12 +290,16 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="pactum-bench-negotiation-"))
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; work dir {base}", flush=True)
-    authority = start_authority(base / "authority")
-    provider = make_connector(base, "provider", authority)
-    consumers = [make_connector(base, f"consumer{i}", authority) for i in range(args.consumers)]
-    everyone = [provider, *consumers]
     results: dict[str, float] = {}
-    try:
+    with contextlib.ExitStack() as stack:
+        # PostgreSQL first: its port is taken before the connectors pick theirs
+        pg_url = None if args.skip_postgres else stack.enter_context(running_postgres())
+        authority = start_authority(base / "authority")
+        stack.callback(_stop, authority.proc)
+        provider = make_connector(base, "provider", authority)
+        consumers = [make_connector(base, f"consumer{i}", authority) for i in range(args.consumers)]
+        everyone = [provider, *consumers]
+        stack.callback(stop_all, everyone)
         launch(everyone)
         asset_id = publish(provider, approval="auto")
 
@@ -302,11 +323,8 @@ def main() -> None:
         results["negotiations_per_s_sqlite"] = rate
         stop_all(everyone)
 
-        if not args.skip_postgres:
-            results["negotiations_per_s_postgres"] = postgres_round(everyone, provider, consumers, args)
-    finally:
-        stop_all(everyone)
-        _stop(authority.proc)
+        if pg_url is not None:
+            results["negotiations_per_s_postgres"] = postgres_round(pg_url, everyone, provider, consumers, args)
 
     print(f"RESULT negotiation_median_ms={results['negotiation_median_ms']:.1f} ms")
     print(f"RESULT negotiation_vs_floor={results['negotiation_vs_floor']:.1f} x")
@@ -315,29 +333,40 @@ def main() -> None:
         print(f"RESULT negotiations_per_s_postgres={results['negotiations_per_s_postgres']:.1f} 1/s")
 
 
-def postgres_round(everyone: list[Connector], provider: Connector, consumers: list[Connector],
+def _postgres_log(url: str) -> str:
+    """The tail of the server log of the PostgreSQL behind ``url`` (found by its socket), for diagnostics."""
+    port = url.rsplit(":", 1)[1].split("/", 1)[0]
+    for lock in Path(tempfile.gettempdir()).glob(f"pactum-pg-*/.s.PGSQL.{port}.lock"):
+        log = lock.parent / "log"
+        if log.exists():
+            return log.read_text(errors="replace")[-3000:]
+    return "(no server log found: the server is gone)"
+
+
+def postgres_round(url: str, everyone: list[Connector], provider: Connector, consumers: list[Connector],
                    args: argparse.Namespace) -> float:
     """The throughput round again with every connector on its own database of one PostgreSQL server."""
     import psycopg
 
-    from tests.pg import running_postgres
-
-    with running_postgres() as url:
-        storage = {}
-        with psycopg.connect(url, autocommit=True) as conn:
-            for c in everyone:
-                conn.execute(f'CREATE DATABASE "{c.name}"')
-                storage[c.name] = url.rsplit("/", 1)[0] + f"/{c.name}"
+    storage = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for c in everyone:
+            conn.execute(f'CREATE DATABASE "{c.name}"')
+            storage[c.name] = url.rsplit("/", 1)[0] + f"/{c.name}"
+    try:
         launch(everyone, storage)
-        try:
-            asset_id = publish(provider, approval="auto")
-            time_to_agreement(consumers[0], provider, asset_id, 1)  # warm-up
-            rate, done, failed = asyncio.run(
-                throughput(consumers, provider, asset_id, args.concurrency, args.count, args.max_seconds))
-            print(f"throughput, PostgreSQL: {rate:.1f} finalized/s ({done} finalized, {failed} not), same set-up",
-                  flush=True)
-        finally:
-            stop_all(everyone)
+    except SystemExit:
+        print("PostgreSQL server log:\n" + _postgres_log(url), flush=True)
+        raise
+    try:
+        asset_id = publish(provider, approval="auto")
+        time_to_agreement(consumers[0], provider, asset_id, 1)  # warm-up
+        rate, done, failed = asyncio.run(
+            throughput(consumers, provider, asset_id, args.concurrency, args.count, args.max_seconds))
+        print(f"throughput, PostgreSQL: {rate:.1f} finalized/s ({done} finalized, {failed} not), same set-up",
+              flush=True)
+    finally:
+        stop_all(everyone)
     return rate
 
 
