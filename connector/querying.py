@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast
+from sqlalchemy import Boolean, ColumnElement, Select, String, and_, cast, func
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 
 from connector import jsonld
@@ -178,9 +179,62 @@ def condition(column: SqlColumn, criterion: Criterion) -> ColumnElement[bool]:
         return column <= value
     if op == ">=":
         return column >= value
-    if op == "like":
-        return cast(column, String).like(str(value))
-    return cast(column, String).ilike(str(value))  # ilike
+    pattern = str(value)
+    if (len(pattern) - len(pattern.rstrip("\\"))) % 2 == 1:
+        raise QueryError(f"the {op} pattern {pattern!r} ends with a lone escape character '\\'",
+                         code="query_criterion_invalid")
+    return PortableLike(cast(column, String), pattern, ignore_case=op == "ilike")
+
+
+class PortableLike(ColumnElement[bool]):
+    """``column LIKE pattern`` (or ILIKE) that selects the same rows on SQLite and PostgreSQL.
+
+    WHY: SQLite's LIKE ignores ASCII case and knows no escape character, PostgreSQL's LIKE is case-sensitive
+    and escapes with a backslash; so on SQLite the pattern is rewritten to the equivalent (case-sensitive)
+    GLOB, lower-cased on both sides for ``ilike``.
+    """
+
+    inherit_cache = False  # the pattern is not part of a cache key; such statements are compiled each time
+    type = Boolean()
+
+    def __init__(self, column: ColumnElement[Any], pattern: str, *, ignore_case: bool = False) -> None:
+        self.column = column
+        self.pattern = pattern
+        self.ignore_case = ignore_case
+
+
+_GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
+
+
+def like_to_glob(pattern: str) -> str:
+    """A LIKE pattern (``%``, ``_``, ``\\`` escaping the next character, as PostgreSQL reads it) as GLOB."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            literal = next(chars, "\\")
+            out.append(_GLOB_LITERAL.get(literal, literal))
+        elif ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        else:
+            out.append(_GLOB_LITERAL.get(ch, ch))
+    return "".join(out)
+
+
+@compiles(PortableLike)
+def _compile_like(element: PortableLike, compiler: Any, **kw: Any) -> str:
+    column = element.column
+    expr = column.ilike(element.pattern) if element.ignore_case else column.like(element.pattern)
+    return str(compiler.process(expr, **kw))
+
+
+@compiles(PortableLike, "sqlite")
+def _compile_like_sqlite(element: PortableLike, compiler: Any, **kw: Any) -> str:
+    column: Any = func.lower(element.column) if element.ignore_case else element.column
+    pattern = like_to_glob(element.pattern.lower() if element.ignore_case else element.pattern)
+    return str(compiler.process(column.op("GLOB", is_comparison=True)(pattern), **kw))
 
 
 def _scalar(value: Any, criterion: Criterion) -> Any:

@@ -233,3 +233,38 @@ def test_private_properties_are_queryable_only_by_name(sessions: sessionmaker[Se
         {"operandLeft": "owner", "operator": "=", "operandRight": "secret-team"}]})
     assert [a.id for a in store.query(private)] == ["p1"]
     assert store.query(public) == []
+
+
+LIKE_CASES = [
+    ("like", "Bra%", ["Brakes"]),
+    ("like", "bra%", ["brackets"]),
+    ("like", "%kes", ["Brakes", "spikes"]),
+    ("like", "_rakes", ["Brakes"]),
+    ("like", "100\\%%", ["100% steel"]),
+    ("like", "a\\_b", ["a_b"]),
+    ("like", "a_b", ["a_b", "axb"]),
+    ("like", "star*%", ["star*dust"]),
+    ("like", "[x]%", ["[x] box"]),
+    ("ilike", "BRA%", ["Brakes", "brackets"]),
+    ("ilike", "%KES", ["Brakes", "spikes"]),
+]
+
+
+def test_like_means_the_same_on_every_backend(sessions: sessionmaker[Session], settings: Settings) -> None:
+    store = AssetStore(sessions, settings)
+    names = ["Brakes", "brackets", "spikes", "100% steel", "1000 steel", "a_b", "axb", "star*dust", "stardust",
+             "[x] box", "x box"]
+    for i, name in enumerate(names):
+        store.create(_asset(f"n{i:02}", name=name))
+    for operator, pattern, expected in LIKE_CASES:
+        spec = query_spec_from_json({"filterExpression": [
+            {"operandLeft": "name", "operator": operator, "operandRight": pattern}]})
+        found = sorted(a.properties[EDC + "name"] for a in store.query(spec))
+        assert found == sorted(expected), (operator, pattern)
+
+
+def test_a_like_pattern_ending_in_an_escape_is_refused(sessions: sessionmaker[Session], settings: Settings) -> None:
+    spec = query_spec_from_json({"filterExpression": [
+        {"operandLeft": "name", "operator": "like", "operandRight": "abc\\"}]})
+    with pytest.raises(QueryError, match="lone escape"):
+        AssetStore(sessions, settings).query(spec)
