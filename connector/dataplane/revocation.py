@@ -3,8 +3,8 @@
 Each verified credential kept with a transfer may carry ``credentialStatus`` entries (Bitstring Status List
 or StatusList2021). The status list credential is fetched, its signature and issuer verified (it must come
 from the credential's own issuer), and the bit looked up. Verified lists are cached for ``ttl`` seconds, so
-the data path pays a dictionary lookup; a revocation takes effect within ``ttl`` (immediately for a
-transfer whose list was not fetched yet).
+the data path pays a dictionary lookup; a revocation takes effect within ``ttl`` - and at once for a
+counterparty whose credentials were not checked here before (its first check always fetches afresh).
 
 WHY fail closed: a status list that cannot be fetched or verified means we cannot say the credential is
 still valid; the data request is refused with that reason rather than served on an assumption.
@@ -44,10 +44,11 @@ class StatusListRevocation:
     """``await check(did, credentials)`` -> None while all are valid, else the reason (see module docstring)."""
 
     def __init__(self, resolver: Resolver, http: httpx.AsyncClient, *, allow_http_hosts: Iterable[str] = (),
-                 ttl: float = 30.0) -> None:
+                 ttl: float = 10.0) -> None:
         self._resolver = resolver
         self._fetcher = HttpStatusFetcher(http, ttl=ttl, allow_http_hosts=allow_http_hosts)
         self._lists: dict[str, tuple[float, StatusList, str]] = {}
+        self._seen: set[tuple[str, str]] = set()  # (counterparty DID, list URL) checked at least once
         self.ttl = ttl
 
     async def __call__(self, did: str, credentials: tuple[Mapping[str, Any], ...]) -> str | None:
@@ -67,8 +68,9 @@ class StatusListRevocation:
                     return f"{_describe(credential)} has no statusListCredential URL"
                 try:
                     issuer = credential_issuer(dict(credential))
-                    status_list = await self._load(url, issuer)
+                    status_list = await self._load(url, issuer, fresh=(did, url) not in self._seen)
                     bit = status_list.get(index)
+                    self._seen.add((did, url))
                 except (IdentityError, ValueError) as exc:
                     return f"cannot check the status of {_describe(credential)}: {exc}"
                 if bit:
@@ -81,9 +83,9 @@ class StatusListRevocation:
         for key in [url] if url is not None else list(self._lists):
             self._lists.pop(key, None)
 
-    async def _load(self, url: str, issuer: str) -> StatusList:
+    async def _load(self, url: str, issuer: str, *, fresh: bool = False) -> StatusList:
         cached = self._lists.get(url)
-        if cached is not None and cached[0] > time.monotonic() and cached[2] == issuer:
+        if not fresh and cached is not None and cached[0] > time.monotonic() and cached[2] == issuer:
             return cached[1]
         self._fetcher.invalidate([url])  # our own cache decides freshness
         raw = await self._fetcher(url)

@@ -87,6 +87,12 @@ def test_revoked_membership_refuses_data_and_suspends_the_agreement(database_url
                 assert suspended and suspended[0][0] == "agr-1"
                 r = await client.get(a["endpoint"] + "/d.txt", headers=headers)  # tokens are gone too
                 assert r.status_code == 401 and r.json()["code"] == "token_revoked"
+            # a counterparty checked for the first time gets a fresh list, whatever the cache holds
+            fetched = issuer.fetches
+            assert "was revoked" in (await check("did:example:newcomer", (issuer.credential(7, "x"),)) or "")
+            assert issuer.fetches == fetched + 1
+            assert await check("did:example:newcomer", (issuer.credential(8, "x"),)) is None
+            assert issuer.fetches == fetched + 1  # then the cache serves it
             # a list from another issuer, or an unreachable one, is not trusted: fail closed
             other = dict(issuer.credential(3, consumer.did), issuer="did:example:someone-else")
             reason = await check(consumer.did, (other,))
