@@ -92,6 +92,27 @@ def test_tampering_shows_as_broken(client: TestClient, ctx: Any) -> None:
     assert 'data-ok="false"' in page and "entry 2" in page
 
 
+def test_catalog_shows_assets_offers_and_policies(client: TestClient, ctx: Any) -> None:
+    from connector.storage.tables_catalog import AssetRow, ContractDefinitionRow, PolicyDefinitionRow
+
+    with ctx.sessions.begin() as session:
+        session.add(AssetRow(id="quality-measurements", properties={"https://w3id.org/edc/v0.0.1/ns/name":
+                                                                    "Production quality measurements"},
+                             private_properties={}, data_address={"type": "File"}, data_class="important",
+                             jurisdiction="DE", created_at=1, updated_at=1))
+        session.add(PolicyDefinitionRow(id="quality-contract", policy={"permission": [{"action": "use"}]},
+                                        policy_uid="https://w3id.org/pactum/library/important-certified",
+                                        policy_hash="cd" * 32, private_properties={}, created_at=1, updated_at=1))
+        session.add(ContractDefinitionRow(id="quality-offer", access_policy_id="quality-access",
+                                          contract_policy_id="quality-contract", assets_selector=[],
+                                          approval="auto", private_properties={}, created_at=1, updated_at=1))
+    page = client.get("/dashboard/catalog", headers={"X-Api-Key": KEY}).text
+    assert 'data-asset="quality-measurements"' in page and "Production quality measurements" in page
+    assert "quality-offer" in page and "important-certified" in page
+    overview = client.get("/dashboard/", headers={"X-Api-Key": KEY}).text
+    assert 'id="count-offers">1<' in overview
+
+
 def test_catalog_and_agreements_render_even_when_empty(client: TestClient) -> None:
     headers = {"X-Api-Key": KEY}
     for path in ("catalog", "agreements", "transfers"):
