@@ -278,11 +278,11 @@ class ScriptedPeer:
         return "Bearer " + self.wallet.sign_si_token(audience, access)
 
     def send(self, cut: Connector, path: str, message: dict[str, Any] | None = None, *,
-             method: str = "POST", validate: bool = True) -> httpx.Response:
+             method: str = "POST", validate: bool = True, headers: dict[str, str] | None = None) -> httpx.Response:
         """One DSP request to the CUT's protocol address, signed for its DID (message schema-checked first)."""
         if message is not None and validate:
             validate_message(message, str(message.get("@type")))
-        headers = {"Authorization": self.authorization(cut.did)}
+        headers = {**(headers or {}), "Authorization": self.authorization(cut.did)}
         return self._http.request(method, cut.protocol_url + path, json=message, headers=headers)
 
 
@@ -317,9 +317,14 @@ class Finalized:
     provider_pid: str
 
 
-def finalize_with_cut_as_provider(peer: ScriptedPeer, cut: Connector, *, data: str = "tck data") -> Finalized:
-    """The peer negotiates an ``auto`` offer of the CUT to FINALIZED (the shortest DSP path)."""
-    asset_id = publish(cut, approval="auto", data=data)
+def finalize_with_cut_as_provider(peer: ScriptedPeer, cut: Connector, *, data: str = "tck data",
+                                  approval: str = "manual") -> Finalized:
+    """The peer negotiates an offer of the CUT to FINALIZED (the shortest DSP path).
+
+    ``approval`` is the contract definition's: in ``manual`` the test agrees and finalizes as the CUT's
+    operator, and transfers under the agreement wait for the operator too (they inherit it).
+    """
+    asset_id = publish(cut, approval=approval, data=data)
     r = peer.send(cut, f"/catalog/datasets/{asset_id}", method="GET")
     assert r.status_code == 200, r.text
     offer = r.json()["hasPolicy"][0]
@@ -329,14 +334,24 @@ def finalize_with_cut_as_provider(peer: ScriptedPeer, cut: Connector, *, data: s
                                                    callbackAddress=peer.base_url))
     assert r.status_code == 201, r.text
     provider_pid = str(r.json()["providerPid"])
+    if approval == "manual":
+        operator_step(cut, provider_pid, "agree")
     agreement = peer.expect("ContractAgreementMessage", consumerPid=consumer_pid).message["agreement"]
     r = peer.send(cut, f"/negotiations/{provider_pid}/agreement/verification", dsp(
         "ContractAgreementVerificationMessage", providerPid=provider_pid, consumerPid=consumer_pid))
     assert r.status_code == 200, r.text
+    if approval == "manual":
+        operator_step(cut, provider_pid, "finalize")
     event = peer.expect("ContractNegotiationEventMessage", consumerPid=consumer_pid).message
     assert event["eventType"] == "FINALIZED"
     wait_until(lambda: cut.negotiation(provider_pid)["state"] == "FINALIZED")
     return Finalized(str(agreement["@id"]), asset_id, consumer_pid, provider_pid)
+
+
+def operator_step(cut: Connector, negotiation_id: str, step: str) -> None:
+    """The CUT's operator takes a negotiation step through the management API."""
+    r = cut.mgmt("POST", f"/v3/contractnegotiations/{negotiation_id}/{step}", json={})
+    assert r.status_code in (200, 204), r.text
 
 
 def finalize_with_cut_as_consumer(peer: ScriptedPeer, cut: Connector) -> Finalized:

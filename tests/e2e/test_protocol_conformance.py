@@ -164,6 +164,32 @@ def test_cn_01_02_counter_offer_accept_agree_verify_finalize_manual(bench: Bench
     bench.peer.wait_for("ContractNegotiationEventMessage", consumerPid=consumer_pid, eventType="FINALIZED")
 
 
+def test_cn_01_04_counter_request_with_another_policy_waits_for_the_operator(bench: Bench) -> None:
+    asset_id = publish(bench.provider)  # auto approval
+    r = bench.provider.mgmt("POST", "/v3/contractnegotiations/offers", json={
+        "counterPartyAddress": bench.peer.url, "counterPartyId": bench.peer.did,
+        "policy": {"@context": "http://www.w3.org/ns/odrl.jsonld", "@type": "Offer", "target": asset_id,
+                   "permission": [{"action": "use", "constraint": [
+                       {"leftOperand": "https://w3id.org/catenax/policy/Membership", "operator": "eq",
+                        "rightOperand": "active"}]}]}})
+    assert r.status_code == 200, r.text
+    provider_pid = r.json()["@id"]
+    _, offered = bench.peer.wait_for("ContractOfferMessage", providerPid=provider_pid)
+    assert offered["callbackAddress"] == bench.provider.protocol_url
+    consumer_pid = pid()
+    cheaper = {**offered["offer"], "permission": [{"action": "use"}]}  # without the membership constraint
+    r = bench.peer.post(f"{bench.provider.protocol_url}/negotiations/{provider_pid}/request", {
+        "@type": "ContractRequestMessage", "consumerPid": consumer_pid, "providerPid": provider_pid,
+        "offer": cheaper}, bench.provider.did)
+    assert r.status_code == 200, r.text
+    neg = bench.provider.wait_state("negotiation", provider_pid, "REQUESTED")
+    assert neg["approval"] == "manual" and neg["pendingStep"] == "agree" and neg["consumerPid"] == consumer_pid
+    assert bench.provider.mgmt("POST", f"/v3/contractnegotiations/{provider_pid}/terminate",
+                               json={"reason": "no discount"}).status_code == 204
+    _, message = bench.peer.wait_for("ContractNegotiationTerminationMessage", consumerPid=consumer_pid)
+    assert message["reason"] == ["no discount"]
+
+
 def test_cn_01_03_provider_terminates_with_reason(bench: Bench) -> None:
     asset_id = publish(bench.provider, approval="manual")
     consumer_pid = pid()

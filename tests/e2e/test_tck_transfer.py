@@ -188,6 +188,18 @@ def test_tp_01_05_provider_completes_a_started_transfer(tck: Tck) -> None:
     t.assert_conformant()
 
 
+def test_tp_01_06_automatic_provider_starts_on_its_own_under_an_auto_agreement(tck: Tck) -> None:
+    agreement_id = finalize_with_cut_as_provider(tck.peer, tck.cut, data="auto payload",
+                                                 approval="auto").agreement_id
+    message, r = transfer_request(tck, agreement_id)
+    assert r.status_code == 201, r.text
+    t = ProviderTransfer(tck, message["consumerPid"], str(r.json()["providerPid"]))
+    start = t.expect("TransferStartMessage").message  # no operator step: the definition said auto
+    t.wait("STARTED")
+    assert pull(start["dataAddress"]).text == "auto payload"
+    t.assert_conformant()
+
+
 def test_tp_02_01_request_for_a_non_finalized_agreement_is_refused(tck: Tck) -> None:
     peer, cut = tck.peer, tck.cut
     from tests.e2e.flows import publish
@@ -264,10 +276,6 @@ def test_tp_02_09_error_bodies_are_schema_valid_transfer_errors(tck: Tck) -> Non
     validate_message(body, ERROR)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "connector/protocol/edge.py dsp_error omits providerPid/consumerPid when unknown or empty (a refused "
-    "initial TransferRequestMessage, or a body that failed validation), but the TransferError schema "
-    "requires both: echo the message's consumerPid and the path pid, and an empty string when unknown"))
 def test_tp_02_10_errors_for_refused_or_unreadable_messages_are_schema_valid(tck: Tck) -> None:
     t = requested(tck)
     _, refused = transfer_request(tck, new_pid())  # an initial request: the provider has no pid to give
