@@ -259,7 +259,12 @@ def provider_receive_request(ctx: ConnectorContext, session: Session, party: Par
     _check_pids(row, message)
     new_state = next_state(row.state, "request", "consumer")
     target = offer.get("target") or row.asset_id
-    row.policy = json.dumps(_offer_with_target(offer, str(target), ctx.did))
+    if row.consumer_pid is None:  # a provider-initiated negotiation whose offer answer carried no pid
+        row.consumer_pid = message.get("consumerPid")
+    proposal = _offer_with_target(offer, str(target), ctx.did)
+    if row.policy and not same_policy(parse_offer(proposal), parse_offer(json.loads(row.policy))):
+        row.approval = "manual"  # auto approves what we offered; another policy waits for the operator
+    row.policy = json.dumps(proposal)
     row.offer_id = offer.get("@id", row.offer_id)
     row.party = party_to_json(party)
     _set_state(row, new_state, pending="agree")
@@ -328,7 +333,12 @@ def consumer_receive_offer(ctx: ConnectorContext, session: Session, party: Party
     if row.provider_pid is None:
         row.provider_pid = message.get("providerPid")
     _set_state(row, next_state(row.state, "offer", "provider"), pending="accept")
-    row.policy = json.dumps({**offer, "target": offer.get("target") or row.asset_id})
+    counter = {**offer, "target": offer.get("target") or row.asset_id}
+    if row.policy and not same_policy(parse_offer(_offer_with_target(counter, str(counter["target"]),
+                                                                     offer.get("assigner"))),
+                                      parse_offer(json.loads(row.policy) | {"assigner": offer.get("assigner")})):
+        row.approval = "manual"  # a counter-offer we did not ask for waits for the operator
+    row.policy = json.dumps(counter)
     row.offer_id = offer.get("@id", row.offer_id)
     return Answer(200, None, row.id)
 

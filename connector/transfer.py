@@ -345,6 +345,15 @@ async def run_step(ctx: ConnectorContext, transfer_id: str, step: str, *, body: 
         if ctx.dataplane is None:
             raise ConnectorError("this connector has no data plane", code="no_dataplane", status=503)
         info = await asyncio.to_thread(_transfer_info, ctx, row, agreement)
+        if row.transfer_type.endswith("PUSH") and event == "start":
+            # the state is STARTED before the first byte moves, so a quick push can complete it
+            started = await asyncio.to_thread(_commit, ctx, transfer_id, "start", args, None)
+            try:
+                await ctx.dataplane.start(info)
+            except ConnectorError as exc:
+                return await asyncio.to_thread(_commit, ctx, transfer_id, "terminate",
+                                               {"code": exc.code, "reason": f"the data plane failed: {exc}"})
+            return started
         data_address = await ctx.dataplane.start(info)
         if event == "reactivate":
             return await asyncio.to_thread(_clear_pending, ctx, transfer_id, "reactivate")

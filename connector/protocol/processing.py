@@ -98,13 +98,14 @@ def handle_once(sessions: sessionmaker[Session], digest: str, handler: Callable[
                 state_of: StateOf) -> tuple[Answer, bool]:
     """Run ``handler`` in one transaction unless this exact message was already answered in this state.
 
-    A repeat is recognised while its process is still in the state the first copy left it in; once the
-    process has moved on (e.g. suspended again after a resumption), the same bytes are a new message.
+    A message that created its process is always answered as the first time. Any other repeat is recognised
+    while its process is still in the state the first copy left it in; once the process has moved on (e.g.
+    suspended again after a resumption), the same bytes are a new message.
     Returns the answer and whether it is new (False: a repeat, nothing changed).
     """
     with sessions() as session:
         seen = session.get(InboundRow, digest)
-        if seen is not None and (seen.process_id is None or state_of(session, seen.process_id) == seen.state):
+        if seen is not None and (seen.state is None or state_of(session, seen.process_id or "") == seen.state):
             return _replay(seen), False
     try:
         with sessions.begin() as session:
@@ -113,7 +114,8 @@ def handle_once(sessions: sessionmaker[Session], digest: str, handler: Callable[
                 session.delete(stale)
                 session.flush()
             answer = handler(session)
-            state = state_of(session, answer.process_id) if answer.process_id else None
+            # a message that created its process (201) is the same request for ever: no state to compare
+            state = state_of(session, answer.process_id) if answer.process_id and answer.status != 201 else None
             session.add(InboundRow(digest=digest, process_id=answer.process_id, state=state, status=answer.status,
                                    response=json.dumps(answer.body) if answer.body is not None else "",
                                    received_at=utcnow()))

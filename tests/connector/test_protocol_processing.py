@@ -39,8 +39,12 @@ def test_a_repeat_is_answered_from_the_log(database_url: str) -> None:
     assert first == (Answer(201, {"providerPid": "p1"}, "p1"), True)
     assert again == (Answer(201, {"providerPid": "p1"}, "p1"), False)
     assert len(calls) == 1
-    with sessions() as session:
+    with sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(NegotiationRow)) == 1
+        row = session.get(NegotiationRow, "p1")
+        assert row is not None
+        row.state = "AGREED"  # the negotiation moved on; the creating request is still the same request
+    assert handle_once(sessions, digest, create, _state_of) == (Answer(201, {"providerPid": "p1"}, "p1"), False)
     engine.dispose()
 
 
