@@ -39,7 +39,7 @@ class Narrator:
     """Collects outcomes and narrates them; ``quiet`` keeps only the summary table."""
 
     def __init__(self, console: Console | None = None, *, quiet: bool = False) -> None:
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or Console(highlight=False)
         self.quiet = quiet
         self.outcomes: list[Outcome] = []
         self.started = time.monotonic()
