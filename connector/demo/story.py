@@ -46,6 +46,7 @@ CREDENTIALS = {
 }
 CONSUMER_FACTS = {"xb:retention": "P30D"}  # what each consumer declares in its contract request
 DEMO_MAX_USES = 3  # the supplier sets important-certified's "at most N uses" to 3 so the demo can spend it
+REVOCATION_CACHE_SECONDS = 12.0  # how long a connector may rely on a verified presentation or status list
 
 
 @dataclass(frozen=True)
@@ -575,11 +576,20 @@ class SupplyChainStory:
 
         def catalog_after() -> tuple[str, str]:
             supplier = self.space.company("supplier")
-            catalog = self.mgmt["recycler"].v3("POST", "/catalog/request", {
-                "@context": EDC_CONTEXT, "counterPartyAddress": supplier.protocol_url,
-                "counterPartyId": supplier.did, "protocol": DSP_PROTOCOL})
-            datasets = _datasets(catalog)
-            return (", ".join(sorted(datasets)) or "nothing"), "membership is what every access policy asks for"
+
+            def visible() -> list[str]:
+                catalog = self.mgmt["recycler"].v3("POST", "/catalog/request", {
+                    "@context": EDC_CONTEXT, "counterPartyAddress": supplier.protocol_url,
+                    "counterPartyId": supplier.did, "protocol": DSP_PROTOCOL})
+                return sorted(_datasets(catalog))
+
+            # the supplier may serve verified claims from its short cache; ask again until it has re-checked
+            seen = visible()
+            deadline = time.monotonic() + REVOCATION_CACHE_SECONDS
+            while seen and time.monotonic() < deadline:
+                time.sleep(1.0)
+                seen = visible()
+            return (", ".join(seen) or "nothing"), "membership is what every access policy asks for"
 
         self._attempt("revoked member sees the catalog", "nothing", catalog_after,
                       needs=[revoked == "revoked"], needs_what="the revocation")
