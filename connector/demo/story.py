@@ -368,7 +368,7 @@ class SupplyChainStory:
     def _pull(self, consumer: str, asset_id: str) -> tuple[int, bytes, str]:
         """Fetch the data through the EDR: (HTTP status, body, reason from a refusal)."""
         transfer_id = self.mem.transfers[(consumer, asset_id)]
-        address = self.mgmt[consumer].v3("GET", f"/edrs/{transfer_id}/dataaddress")
+        address = self._data_address(consumer, transfer_id)
         endpoint, token = address.get("endpoint"), address.get("authorization")
         if not endpoint or not token:
             raise DemoError(f"the EDR of transfer {transfer_id} has no endpoint or token")
@@ -384,6 +384,17 @@ class SupplyChainStory:
             except ValueError:
                 reason = answer.text[:300]
         return answer.status_code, answer.content, reason
+
+    def _data_address(self, consumer: str, transfer_id: str) -> dict[str, Any]:
+        """The EDR's data address; the EDR is stored right after the transfer starts, so allow it a moment."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                return dict(self.mgmt[consumer].v3("GET", f"/edrs/{transfer_id}/dataaddress"))
+            except ApiError as exc:
+                if exc.http_status != 404 or exc.missing or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _source(self, relative: str) -> bytes:
         path = self.space.workdir / "data" / "supplier" / relative
