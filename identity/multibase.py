@@ -17,7 +17,7 @@ class EncodingError(IdentityError):
     code = "malformed_encoding"
 
 
-_URLSAFE_TO_STD = str.maketrans("-_", "+/")
+_URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")  # bytes.translate: a C table look-up per byte
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
 
@@ -66,9 +66,8 @@ def b64url_decode(text: str) -> bytes:
     if "+" in text or "/" in text:
         raise EncodingError("invalid base64url: '+' or '/' found (standard base64 alphabet)")
     try:
-        padded = text.rstrip("=")
-        padded = padded.translate(_URLSAFE_TO_STD) + "=" * (-len(padded) % 4)
-        return binascii.a2b_base64(padded, strict_mode=True)
+        body = text.encode("ascii").rstrip(b"=")
+        return binascii.a2b_base64(body.translate(_URLSAFE_TO_STD) + b"=" * (-len(body) % 4), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise EncodingError(f"invalid base64url: {exc}") from None
 

@@ -24,6 +24,7 @@ from identity.dids.errors import DidError, KeyNotInRelationship
 from identity.dids.resolver import Resolver
 from identity.errors import IdentityError
 from identity.jsonld import document_loader
+from identity.jsonld_processor import OfflineProcessor
 from identity.keys import KeyPair
 from identity.multibase import EncodingError, b64url_decode, b64url_encode, multibase_decode, multibase_encode
 
@@ -67,12 +68,17 @@ def _refuse_dropped(term: str | None) -> None:
     raise DataIntegrityError(f"JSON-LD term {term!r} is not defined by the document's contexts")
 
 
+# one processor each, reused: pyld processors keep no per-call state for normalize
+_SAFE_PROCESSOR = OfflineProcessor(on_property_dropped=_refuse_dropped)
+_LENIENT_PROCESSOR = OfflineProcessor()
+
+
 def canonicalize_rdfc(document: dict[str, Any], *, safe: bool = True) -> str:
     """RDF Dataset Canonicalization (URDNA2015) to N-Quads, contexts served offline.
 
     ``safe`` (default) rejects members that no context defines instead of silently dropping them.
     """
-    processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped) if safe else jsonld.JsonLdProcessor()
+    processor = _SAFE_PROCESSOR if safe else _LENIENT_PROCESSOR
     try:
         result = processor.normalize(
             document,

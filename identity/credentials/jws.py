@@ -66,6 +66,25 @@ def load_json_bounded(raw: bytes | str, *, max_bytes: int = MAX_JWT_BYTES, max_d
     return value
 
 
+_HEADER_MEMO_MAX = 1024
+_headers: dict[str, dict[str, Any]] = {}
+
+
+def _decode_header(segment: str) -> Any:
+    """The decoded JOSE header. An issuer signs every token with the same header (alg, typ, kid), so flat
+    headers are memoised by their exact base64url text and handed out as fresh copies."""
+    cached = _headers.get(segment)
+    if cached is not None:
+        return dict(cached)
+    header = load_json_bounded(b64url_decode(segment), max_bytes=8192, max_depth=4)
+    if isinstance(header, dict) and len(segment) <= 1024 and all(
+            v is None or isinstance(v, str | int | float | bool) for v in header.values()):
+        if len(_headers) >= _HEADER_MEMO_MAX:
+            _headers.clear()
+        _headers[segment] = dict(header)
+    return header
+
+
 def sign_compact(header: dict[str, Any], payload: dict[str, Any], key: KeyPair) -> str:
     """Serialise and sign; ``header['alg']`` is forced to the key's algorithm."""
     header = {**header, "alg": key.alg}
@@ -86,7 +105,7 @@ def parse_compact(token: str, *, max_bytes: int = MAX_JWT_BYTES, max_depth: int 
         raise CredentialError("JWT must have three dot-separated parts (compact JWS)")
     h, p, s = parts
     try:
-        header = load_json_bounded(b64url_decode(h), max_bytes=8192, max_depth=4)
+        header = _decode_header(h)
         payload = load_json_bounded(b64url_decode(p), max_bytes=max_bytes, max_depth=max_depth)
         signature = b64url_decode(s)
     except EncodingError as exc:
@@ -97,7 +116,7 @@ def parse_compact(token: str, *, max_bytes: int = MAX_JWT_BYTES, max_depth: int 
         raise CredentialError("JWT header 'crit' extensions are not supported")
     if header.get("b64") is False:
         raise CredentialError("unencoded JWS payloads (b64=false) are not supported")
-    return ParsedJws(header, payload, f"{h}.{p}".encode("ascii"), signature)
+    return ParsedJws(header, payload, token[: len(h) + 1 + len(p)].encode("ascii"), signature)
 
 
 def check_alg(header: dict[str, Any], allowed: frozenset[str] | set[str] = DEFAULT_ALGS) -> str:

@@ -42,7 +42,10 @@ def parse_datetime(value: Any, what: str) -> datetime:
 
 def format_datetime(dt: datetime) -> str:
     """UTC ``YYYY-MM-DDTHH:MM:SSZ`` (what VCDM examples and EDC emit)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dt = dt.astimezone(UTC)
+    if dt.year < 1000:  # keep strftime's unpadded year for these rare values
+        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{dt.year}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
 
 
 def as_list(value: Any) -> list[Any]:

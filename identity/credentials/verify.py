@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, Self
 
 from identity.credentials.errors import CredentialError
 from identity.credentials.jws import (
@@ -59,11 +60,30 @@ class Check:
     detail: str = ""
 
 
+@lru_cache(maxsize=1024)
+def _passed_check(name: str, detail: str) -> Check:
+    # a passed check is immutable and the same few (name, detail) pairs recur on every call: share them
+    return Check(name, True, None, detail)
+
+
 @dataclass
-class VerificationResult:
-    """Outcome of verifying one credential; ``credential`` is the normalised plain VC JSON when parseable."""
+class _CheckLog:
+    """The ordered checks of a verification; subclasses say what the checks were about."""
 
     checks: list[Check] = field(default_factory=list)
+
+    def fail(self, name: str, code: str, detail: str) -> Self:
+        self.checks.append(Check(name, False, code, detail))
+        return self
+
+    def passed(self, name: str, detail: str = "") -> None:
+        self.checks.append(_passed_check(name, detail))
+
+
+@dataclass
+class VerificationResult(_CheckLog):
+    """Outcome of verifying one credential; ``credential`` is the normalised plain VC JSON when parseable."""
+
     credential: dict[str, Any] | None = None
     issuer: str | None = None
     types: list[str] = field(default_factory=list)
@@ -84,19 +104,11 @@ class VerificationResult:
     def error_detail(self) -> str | None:
         return next((c.detail for c in self.checks if not c.ok), None)
 
-    def fail(self, name: str, code: str, detail: str) -> VerificationResult:
-        self.checks.append(Check(name, False, code, detail))
-        return self
-
-    def passed(self, name: str, detail: str = "") -> None:
-        self.checks.append(Check(name, True, None, detail))
-
 
 @dataclass
-class PresentationResult:
+class PresentationResult(_CheckLog):
     """Outcome of verifying a presentation and every credential inside it."""
 
-    checks: list[Check] = field(default_factory=list)
     holder: str | None = None
     credentials: list[VerificationResult] = field(default_factory=list)
     format: str | None = None
@@ -113,12 +125,6 @@ class PresentationResult:
             return own
         return next((c.error_code for c in self.credentials if not c.ok), None)
 
-    def fail(self, name: str, code: str, detail: str) -> PresentationResult:
-        self.checks.append(Check(name, False, code, detail))
-        return self
-
-    def passed(self, name: str, detail: str = "") -> None:
-        self.checks.append(Check(name, True, None, detail))
 
 
 def _now(now: datetime | None) -> datetime:

@@ -173,11 +173,10 @@ async def verify_si_token(
 def _pinned(resolver: DidResolver, did: str) -> bool:
     """True for documents pinned with ``Resolver.add_document`` (offline use): never drop those.
 
-    Reads the resolver's cache entry (``expires`` is infinite for pinned documents) until the resolver
-    offers a public way to ask.
+    Resolvers without ``is_pinned`` (any object with ``resolve``) are treated as having nothing pinned.
     """
-    entry = getattr(resolver, "_cache", {}).get(did)
-    return entry is not None and getattr(entry, "expires", 0.0) == float("inf")
+    is_pinned = getattr(resolver, "is_pinned", None)
+    return bool(is_pinned(did)) if callable(is_pinned) else False
 
 
 async def _signing_key(resolver: DidResolver, did: str, kid: str | None) -> KeyPair:

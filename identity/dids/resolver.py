@@ -102,6 +102,26 @@ class Resolver:
         else:
             self._cache.pop(did, None)
 
+    def is_pinned(self, did: str) -> bool:
+        """True if ``did`` (or the DID of a DID URL) was pinned with ``add_document``: such documents never
+        expire and re-resolution must not drop them (there may be no method plug-in to fetch them again)."""
+        try:
+            did = parse_did(did)[0]
+        except InvalidDid:
+            return False
+        entry = self._cache.get(did)
+        return entry is not None and entry.expires == float("inf")
+
+    async def refresh(self, did: str) -> dict[str, Any]:
+        """Resolve ``did`` afresh, bypassing the cache (a pinned document is returned as pinned).
+
+        For callers that learnt the cached copy is stale, e.g. a token signed with a key it does not list.
+        """
+        did = parse_did(did)[0]
+        if not self.is_pinned(did):
+            self.invalidate(did)
+        return await self.resolve(did)
+
     def _store(self, did: str, entry: _Entry) -> None:
         self._cache.pop(did, None)
         while len(self._cache) >= self.max_entries:

@@ -298,3 +298,32 @@ def test_cache_is_bounded() -> None:
         assert (await resolver.resolve("did:web:static.example"))["id"] == "did:web:static.example"
 
     _run(go())
+
+
+def test_is_pinned_and_refresh() -> None:
+    site = StaticSite()
+    with serve(site) as port:
+        did = f"did:web:127.0.0.1%3A{port}"
+        site.put("/.well-known/did.json", json.dumps(build_did_document(did, [("key-1", generate_key())])))
+        pinned = build_did_document("did:web:pinned.example", [("key-1", generate_key())])
+
+        async def go() -> None:
+            resolver = Resolver(allow_http_hosts={"127.0.0.1"}, methods=None)
+            resolver.add_document(pinned)
+            assert resolver.is_pinned("did:web:pinned.example")
+            assert resolver.is_pinned("did:web:pinned.example#key-1")  # a DID URL names its DID
+            assert not resolver.is_pinned("did:web:unknown.example")
+            assert not resolver.is_pinned("not a did")
+            first = await resolver.resolve(did)
+            assert not resolver.is_pinned(did)  # fetched documents expire
+            rotated = build_did_document(did, [("key-2", generate_key())])
+            site.put("/.well-known/did.json", json.dumps(rotated))
+            assert await resolver.resolve(did) == first  # still cached
+            assert (await resolver.refresh(did))["verificationMethod"][0]["id"] == f"{did}#key-2"
+            assert await resolver.resolve(did) == rotated
+            # refreshing a pinned document keeps it: there is nothing to fetch it from
+            assert await resolver.refresh("did:web:pinned.example") == pinned
+            with pytest.raises(InvalidDid):
+                await resolver.refresh("not a did")
+
+        _run(go())
