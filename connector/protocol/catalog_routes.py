@@ -17,6 +17,7 @@ from connector.errors import ConnectorError
 from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_message
 from connector.protocol.errors import ProtocolError
 from connector.protocol.jsonld import DSP_CONTEXT
+from connector.protocol.schemas import validate_message
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -82,6 +83,11 @@ def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
         except DSP_ERRORS as exc:
             return dsp_error("CatalogError", exc)
         body = {"@context": [DSP_CONTEXT], **{k: v for k, v in catalog.items() if k != "@context"}}
+        try:
+            validate_message(body, "Catalog")  # never send what the schema forbids
+        except DSP_ERRORS as exc:
+            return dsp_error("CatalogError", ConnectorError(f"this connector built an invalid catalog: {exc}",
+                                                            code="catalog_invalid", status=500))
         response = JSONResponse(body)
         link = _links(request, offset, limit, total)
         if link:
@@ -96,6 +102,12 @@ def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
             found = await run_in_threadpool(module.get_dataset, ctx, party, dataset_id)
         except DSP_ERRORS as exc:
             return dsp_error("CatalogError", exc)
-        return JSONResponse({"@context": [DSP_CONTEXT], **{k: v for k, v in found.items() if k != "@context"}})
+        body = {"@context": [DSP_CONTEXT], **{k: v for k, v in found.items() if k != "@context"}}
+        try:
+            validate_message(body, "Dataset")
+        except DSP_ERRORS as exc:
+            return dsp_error("CatalogError", ConnectorError(f"this connector built an invalid dataset: {exc}",
+                                                            code="catalog_invalid", status=500))
+        return JSONResponse(body)
 
     return router
