@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.assets import AssetStore
 from connector.errors import ConflictError, ConnectorError, NotFoundError
 from connector.policy_gate import (
+    USE_TIME_OPERANDS,
     Decision,
     parse_offer,
     policy_hash,
@@ -489,9 +491,12 @@ def _step_agree(ctx: ConnectorContext, session: Session, row: NegotiationRow, bo
     policy_json = json.loads(row.policy or "{}")
     policy = parse_offer(policy_json)
     party = party_from_json(row.party, row.counterparty_did)
+    asset = AssetStore(ctx.sessions, ctx.settings).find(row.asset_id) if row.asset_id else None
     decision: Decision = ctx.policy_gate.decide(policy, target=policy_target(policy, row.asset_id),
                                                 assignee=row.counterparty_did,
-                                                assigner=ctx.did, credentials=party.credentials, facts=party.facts)
+                                                assigner=ctx.did, credentials=party.credentials, facts=party.facts,
+                                                asset=asset.policy_facts() if asset else None,
+                                                defer=USE_TIME_OPERANDS)
     if not decision.permitted:
         _terminate(ctx, session, row, "policy_denied", f"contract policy not satisfied: {decision.reason}")
         return

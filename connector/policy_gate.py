@@ -20,6 +20,11 @@ from policies import policy_to_jsonld as _policy_to_jsonld
 from policies.errors import PolicyError
 
 ODRL_PREFIX = "http://www.w3.org/ns/odrl/2/"
+# Conditions the consumer accepts by agreeing and that are enforced when the data is used (transfer start,
+# every data-plane request); the negotiation decision leaves them to those later checks.
+USE_TIME_OPERANDS = ("purpose", "count", "elapsedTime", "event", "https://w3id.org/pactum/xborder/v1#retention")
+# How a consumer states its purpose in a DSP TransferRequestMessage (an extension property).
+PURPOSE_PROPERTY = "https://w3id.org/pactum/ns/purpose"
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 ODRL_PROFILE_CONTEXT = "https://w3id.org/dspace/2025/1/odrl-profile.jsonld"
 
@@ -98,12 +103,18 @@ def with_type(document: Mapping[str, Any], odrl_type: str, **fields: Any) -> dic
 def decide(policy: Policy, *, action: str = "use", target: str | None, assignee: str | None,
            assigner: str | None, credentials: Sequence[Mapping[str, Any]] = (), facts: Mapping[str, Any] | None = None,
            agreement_time: datetime | None = None, counters: Mapping[str, int] | None = None,
-           now: datetime | None = None) -> Decision:
-    """Evaluate ``policy`` for this party and these verified credentials; a pure decision."""
+           now: datetime | None = None, asset: Mapping[str, Any] | None = None, purpose: str | None = None,
+           defer: Sequence[str] = ()) -> Decision:
+    """Evaluate ``policy`` for this party and these verified credentials; a pure decision.
+
+    ``asset`` carries the target's properties (data class, category, origin) that cross-border terms read;
+    ``defer`` names left operands this decision leaves to later checks (``USE_TIME_OPERANDS`` at negotiation).
+    """
     try:
         state = StateOfWorld(now=now or datetime.now(UTC), facts=dict(facts or {}), credentials=tuple(credentials),
-                             counters=dict(counters or {}), agreement_time=agreement_time)
-        report = evaluate(policy, Request(action=action, target=target, assignee=assignee, assigner=assigner), state)
+                             counters=dict(counters or {}), agreement_time=agreement_time, asset=dict(asset or {}))
+        request = Request(action=action, target=target, assignee=assignee, assigner=assigner, purpose=purpose)
+        report = evaluate(policy, request, state, defer=defer)
     except PolicyError as exc:
         raise PolicyGateError(f"the policy cannot be evaluated: {exc}", code=f"policy_{exc.code}") from exc
     duties = tuple(

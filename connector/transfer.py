@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.assets import AssetStore
 from connector.errors import ConflictError, ConnectorError, NotFoundError
-from connector.policy_gate import parse_offer, policy_target
+from connector.policy_gate import PURPOSE_PROPERTY, parse_offer, policy_target
 from connector.protocol.errors import InvalidTransition, MessageInvalid, ProcessNotFound
 from connector.protocol.jsonld import DSP_CONTEXT
 from connector.protocol.processing import (
@@ -189,11 +190,27 @@ def provider_receive_request(ctx: ConnectorContext, session: Session, party: Par
                       transfer_type=transfer_type, counterparty_did=party.did, counterparty_address=callback,
                       data_address=json.dumps(message.get("dataAddress")) if message.get("dataAddress") else None,
                       approval=approval, pending="start", party=party_to_json(party),
+                      request=json.dumps({"purpose": _purpose_of(message)}),
                       correlation_id=correlation_id or pid, created_at=utcnow(), updated_at=utcnow())
     session.add(row)
     session.flush()
     log.info("transfer %s requested by %s under agreement %s (%s)", pid, party.did, agreement.id, transfer_type)
     return Answer(201, process_body(row), pid)
+
+
+def _purpose_of(message: Mapping[str, Any]) -> str | None:
+    """The purpose a consumer stated in its TransferRequestMessage (Pactum's extension property)."""
+    purpose = message.get(PURPOSE_PROPERTY)
+    if isinstance(purpose, dict):  # expanded JSON-LD value object
+        purpose = purpose.get("@value") or purpose.get("@id")
+    if purpose is not None and not isinstance(purpose, str):
+        raise MessageInvalid(f"{PURPOSE_PROPERTY} must be a string", code="purpose_invalid")
+    return purpose
+
+
+def _requested_purpose(row: TransferRow) -> str | None:
+    data = json.loads(row.request) if row.request else None
+    return data.get("purpose") if isinstance(data, dict) else None
 
 
 def receive_message(ctx: ConnectorContext, session: Session, party: Party, message: dict[str, Any],
@@ -236,7 +253,8 @@ class StepNotAllowed(ConflictError):
 
 def start_transfer(ctx: ConnectorContext, *, agreement_id: str, counterparty_address: str | None,
                    transfer_type: str, data_destination: Mapping[str, Any] | None = None,
-                   approval: str | None = None, correlation_id: str | None = None) -> TransferRow:
+                   approval: str | None = None, correlation_id: str | None = None,
+                   purpose: str | None = None) -> TransferRow:
     """Consumer: send a TransferRequestMessage under a finalized agreement of ours."""
     transfer_type = _check_type(transfer_type)
     pid = new_pid()
@@ -262,7 +280,7 @@ def start_transfer(ctx: ConnectorContext, *, agreement_id: str, counterparty_add
         session.add(row)
         message = _message("TransferRequestMessage", row, agreementId=agreement_id, format=transfer_type,
                            dataAddress=destination if transfer_type.endswith("PUSH") else None,
-                           callbackAddress=ctx.settings.protocol_url)
+                           callbackAddress=ctx.settings.protocol_url, **{PURPOSE_PROPERTY: purpose})
         _send(ctx, session, row, message, f"{address}/transfers/request")
     ctx.outbox.wake()
     return row
@@ -298,16 +316,18 @@ def _agreement_decision(ctx: ConnectorContext, row: TransferRow) -> tuple[bool, 
         return False, f"agreement {row.agreement_id} is gone", None  # type: ignore[return-value]
     policy = parse_offer(json.loads(agreement.policy))
     party = party_from_json(row.party, row.counterparty_did)
+    asset = AssetStore(ctx.sessions, ctx.settings).find(agreement.asset_id)
     decision = ctx.policy_gate.decide(policy, target=policy_target(policy, agreement.asset_id),
                                       assignee=row.counterparty_did, assigner=ctx.did,
                                       credentials=party.credentials, facts=party.facts,
+                                      asset=asset.policy_facts() if asset else None,
+                                      purpose=_requested_purpose(row),
                                       agreement_time=agreement.signed_at.replace(tzinfo=agreement.signed_at.tzinfo
                                                                                  or UTC))
     return decision.permitted, decision.reason, agreement
 
 
 def _transfer_info(ctx: ConnectorContext, row: TransferRow, agreement: AgreementRow) -> Any:
-    from connector.assets import AssetStore
     from connector.dataplane import AssetInfo, TransferInfo
 
     asset = AssetStore(ctx.sessions, ctx.settings).get(agreement.asset_id)
@@ -321,7 +341,8 @@ def _transfer_info(ctx: ConnectorContext, row: TransferRow, agreement: Agreement
         asset=AssetInfo(target, asset.data_address, asset.policy_facts()), consumer_did=row.counterparty_did,
         transfer_type=row.transfer_type,
         consumer_data_address=json.loads(row.data_address) if row.data_address else None,
-        credentials=party.credentials, consumer_pid=row.consumer_pid, facts=party.facts)
+        credentials=party.credentials, consumer_pid=row.consumer_pid, facts=party.facts,
+        purpose=_requested_purpose(row))
 
 
 async def run_step(ctx: ConnectorContext, transfer_id: str, step: str, *, body: Mapping[str, Any] | None = None,

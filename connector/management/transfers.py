@@ -90,10 +90,13 @@ def create_router(ctx: ConnectorContext) -> APIRouter:
         if approval not in (None, "auto", "manual"):
             raise RequestInvalid("approval must be 'auto' or 'manual'", code="approval_invalid")
         address = field(body, "counterPartyAddress")
+        purpose = field(body, "purpose")
+        if purpose is not None and not isinstance(purpose, str):
+            raise RequestInvalid("purpose must be a string, e.g. \"quality-analysis\"", code="purpose_invalid")
         row = await run_in_threadpool(lambda: tp.start_transfer(
             ctx, agreement_id=contract_id, counterparty_address=address if isinstance(address, str) else None,
             transfer_type=transfer_type, data_destination=destination, approval=approval,
-            correlation_id=request.headers.get("X-Correlation-Id")))
+            correlation_id=request.headers.get("X-Correlation-Id"), purpose=purpose))
         return JSONResponse({"@context": dict(EDC_CONTEXT), "@type": "IdResponse", "@id": row.id,
                              "createdAt": int(row.created_at.timestamp() * 1000)})
 
