@@ -116,3 +116,16 @@ def test_interrupting_the_orchestrator_leaves_no_orphans(tmp_path: Path, signum:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_keep_leaves_parties_running_after_success(tmp_path: Path) -> None:
+    port, child_port = free_port(), free_port()
+    with Supervisor(tmp_path, keep=True) as sup:
+        party = sup.start("server", [sys.executable, "-c", SERVER, str(port), str(child_port)],
+                          die_with_parent=False)
+        sup.wait_http("server", f"http://127.0.0.1:{port}/health", timeout=10)
+    try:
+        assert group_alive(party.pid) and not port_is_free("127.0.0.1", port)
+    finally:
+        sup.stop_all()
+    assert not group_alive(party.pid) and _wait_free(port)
