@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import rfc8785
-from sqlalchemy import Connection, Engine, func, insert, select, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Engine, bindparam, func, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.errors import ConnectorError
@@ -211,13 +211,51 @@ def _engine_lock(url: str) -> threading.Lock:
         return _locks.setdefault(url, threading.Lock())
 
 
-class AuditTransaction:
-    """Entries appended inside :meth:`AuditLog.transaction`; ``conn`` is shared with the caller's writes."""
+class ChainConflict(Exception):
+    """Another writer appended the same sequence number first; the caller retries with the new head."""
 
-    def __init__(self, conn: Connection, head: tuple[int, str]) -> None:
-        self.conn = conn
+
+class FastStatement:
+    """A Core statement compiled once per dialect and run straight on the DBAPI cursor.
+
+    WHY: every data request counts a use and appends an entry; SQLAlchemy's per-execute machinery cost more
+    than the SQL itself there. Only plain str/int parameters go through here (no type processing needed).
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def sql_for(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """SQL text, positional parameter order (None for named styles), and the statement's own constants."""
+        hit = self._compiled.get(dialect.name)
+        if hit is None:
+            compiled = self.statement.compile(dialect=dialect)
+            order = tuple(compiled.positiontup or ()) if dialect.positional else None
+            constants = {name: bind.value for name, bind in
+                         ((compiled.bind_names[b], b) for b in compiled.binds.values())
+                         if bind.value is not None and not bind.required}
+            hit = (str(compiled), order, constants)
+            self._compiled[dialect.name] = hit
+        return hit
+
+
+class AuditTransaction:
+    """Entries appended inside :meth:`AuditLog.transaction`, plus the caller's own writes (:meth:`execute`),
+    all in one database transaction."""
+
+    def __init__(self, cursor: Any, dialect: Any, head: tuple[int, str]) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
         self.head = head
         self.entries: list[AuditEntry] = []
+
+    def execute(self, statement: FastStatement, params: dict[str, Any]) -> Any:
+        """Run a precompiled statement in this transaction; returns the first row (RETURNING) or None."""
+        sql, order, constants = statement.sql_for(self.dialect)
+        values = {**constants, **params} if constants else params
+        self.cursor.execute(sql, tuple(values[name] for name in order) if order is not None else values)
+        return self.cursor.fetchone() if self.cursor.description else None
 
     def record(self, kind: str, **fields: Any) -> AuditEntry:
         if not isinstance(kind, str) or not kind or len(kind) > 80:
@@ -233,13 +271,18 @@ class AuditTransaction:
         now = _now_iso()
         body = canonical({"seq": seq, "time": now, "kind": kind, "fields": clean})
         digest = chain_hash(prev, body)
-        self.conn.execute(insert(AuditEntryRow), {
+        self.execute(_INSERT_ENTRY, {
             "seq": seq, "time": now, "kind": kind, "body": body.decode("utf-8"), "prev_hash": prev,
             "hash": digest, **{name: clean.get(name) for name in _INDEXED}})
         entry = AuditEntry(seq, now, kind, clean, prev, digest)
         self.head = (seq, digest)
         self.entries.append(entry)
         return entry
+
+
+_INSERT_ENTRY = FastStatement(insert(AuditEntryRow).values(
+    {name: bindparam(name) for name in ("seq", "time", "kind", "body", "prev_hash", "hash", *_INDEXED)}))
+_HEAD = FastStatement(text("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1"))
 
 
 class AuditLog:
@@ -277,47 +320,61 @@ class AuditLog:
         """Append one entry; ``fields`` are free-form (process_id, agreement_id, counterparty, decision, ...)."""
         return self.record_with(None, kind, **fields)
 
-    def record_with(self, effect: Callable[[Connection], Any] | None, kind: str, **fields: Any) -> AuditEntry:
-        """Append one entry and run ``effect(conn)`` (the caller's own write) in the same commit."""
+    def record_with(self, effect: Callable[[AuditTransaction], Any] | None, kind: str, **fields: Any
+                    ) -> AuditEntry:
+        """Append one entry and run ``effect(tx)`` (the caller's own write via ``tx.execute``) in the same commit."""
         for _attempt in range(5):
             try:
                 with self.transaction() as tx:
                     entry = tx.record(kind, **fields)
                     if effect is not None:
-                        effect(tx.conn)
+                        effect(tx)
                     return entry
-            except IntegrityError:  # another process appended the same seq first: read the head again
+            except ChainConflict:  # another process appended the same seq first: read the head again
                 self._head = None
         raise AuditError("could not append to the audit trail: too much contention", status=503)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[AuditTransaction]:
-        """Append entries in one database transaction, together with the caller's own writes on ``tx.conn``.
+        """Append entries in one database transaction, together with the caller's own writes (``tx.execute``).
 
         WHY: the data plane counts a use and logs the decision in a single commit, so a crash can never
         leave a counted use without its audit entry (or the reverse), and the hot path pays one commit.
         Raising inside the block rolls back both. No ``await`` may happen inside (a thread lock is held).
         """
+        dbapi = self._engine.dialect.loaded_dbapi
         with self._lock:
             try:
-                with self._engine.begin() as conn:
-                    if self._is_pg:
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
-                    head = None if self._is_pg else self._head
-                    if head is None:
-                        last = conn.execute(select(AuditEntryRow.seq, AuditEntryRow.hash)
-                                            .order_by(AuditEntryRow.seq.desc()).limit(1)).first()
-                        head = (last[0], last[1]) if last else (0, GENESIS)
-                    tx = AuditTransaction(conn, head)
-                    yield tx
-            except IntegrityError:
-                self._head = None
-                raise
+                raw = self._engine.raw_connection()
             except SQLAlchemyError as exc:
+                raise AuditError(f"cannot open the audit trail: {exc.__class__.__name__}", status=503) from exc
+            cursor = raw.cursor()
+            try:
+                if self._is_pg:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
+                head = None if self._is_pg else self._head
+                probe = AuditTransaction(cursor, self._engine.dialect, (0, GENESIS))
+                if head is None:
+                    last = probe.execute(_HEAD, {})
+                    head = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+                tx = AuditTransaction(cursor, self._engine.dialect, head)
+                yield tx
+                raw.commit()
+            except dbapi.IntegrityError:
+                raw.rollback()
                 self._head = None
-                raise AuditError(f"cannot write the audit trail: {exc.__class__.__name__}", status=503) from exc
+                raise ChainConflict() from None
+            except dbapi.Error as exc:
+                raw.rollback()
+                self._head = None
+                raise AuditError(f"cannot write the audit trail: {exc.__class__.__name__}: {exc}",
+                                 status=503) from exc
             except BaseException:
+                raw.rollback()
                 raise
+            finally:
+                cursor.close()
+                raw.close()
             self._head = tx.head
         if self._signer is not None and tx.entries and (
                 tx.entries[-1].seq // self._every > (tx.entries[0].seq - 1) // self._every):

@@ -24,7 +24,15 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connector.audit import AuditLog, ReceiptInvalid, audit_for, read_receipt, sign_receipt
+from connector.audit import (
+    AuditLog,
+    ChainConflict,
+    FastStatement,
+    ReceiptInvalid,
+    audit_for,
+    read_receipt,
+    sign_receipt,
+)
 from connector.config import DataSource
 from connector.dataplane.duties import count_limit, delete_deadline, field_rule, inform_duties
 from connector.dataplane.errors import (
@@ -91,12 +99,12 @@ FULFILMENT_TYPE = "PactumDutyFulfilment"
 
 SMALL_BODY = 64 * 1024
 # built once: the hot path only binds the agreement id
-_COUNT_USE = (update(DpUsageRow)
+_COUNT_USE = FastStatement(update(DpUsageRow)
               .where(DpUsageRow.agreement_id == bindparam("agreement"),
                      (DpUsageRow.use_limit.is_(None)) | (DpUsageRow.used < DpUsageRow.use_limit))
               .values(used=DpUsageRow.used + 1)
               .returning(DpUsageRow.used))
-_BYTES_SENT = (update(DpTransferRow)
+_BYTES_SENT = FastStatement(update(DpTransferRow)
                .where(DpTransferRow.transfer_id == bindparam("transfer"))
                .values(bytes_sent=DpTransferRow.bytes_sent + bindparam("size"), last_digest=bindparam("digest")))
 
@@ -501,7 +509,8 @@ class DataPlane:
         for attempt in range(3):
             try:
                 with self.audit.transaction() as tx:
-                    uses = tx.conn.execute(_COUNT_USE, {"agreement": transfer.agreement_id}).scalar()
+                    row = tx.execute(_COUNT_USE, {"agreement": transfer.agreement_id})
+                    uses = row[0] if row else None
                     if uses is None:
                         raise UsageExhausted("the agreement's permitted number of uses is used up")
                     report = self.evaluate(transfer, int(uses), now)
@@ -514,11 +523,11 @@ class DataPlane:
                               agreement_hash=canonical_hash(transfer.policy),
                               anonymized=sorted(fields.fields) if fields else None, **audit_fields)
                     if "bytes" in audit_fields:
-                        tx.conn.execute(_BYTES_SENT, {"transfer": transfer.transfer_id,
+                        tx.execute(_BYTES_SENT, {"transfer": transfer.transfer_id,
                                                       "size": audit_fields["bytes"],
                                                       "digest": audit_fields.get("digest")})
                 return Grant(transfer, int(uses), fields, report)
-            except IntegrityError:  # another writer moved the audit chain on; try again with the new head
+            except ChainConflict:  # another writer moved the audit chain on; try again with the new head
                 if attempt == 2:
                     raise self._refuse(DataPlaneError("audit trail busy", code="audit_busy", status=503),
                                        transfer.transfer_id, transfer) from None
@@ -586,7 +595,7 @@ class DataPlane:
             t = grant.transfer
             params = {"transfer": t.transfer_id, "size": digest.size, "digest": digest.value}
             self.audit.record_with(  # the byte count rides on the audit entry's commit
-                lambda conn: conn.execute(_BYTES_SENT, params),
+                lambda tx: tx.execute(_BYTES_SENT, params),
                 "data.sent", process_id=t.transfer_id, agreement_id=t.agreement_id, counterparty=t.consumer_did,
                 agreement_hash=canonical_hash(t.policy),
                 decision="permit", bytes=digest.size, digest=digest.value, uses=grant.uses, complete=complete,

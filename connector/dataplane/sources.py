@@ -7,6 +7,7 @@ Sub paths are confined to the asset's folder: absolute paths, ``..`` and symlink
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import re
@@ -113,7 +114,12 @@ def resolve_address(address: Mapping[str, Any], sources: Sequence[DataSource]) -
 def _content_type(name: str, declared: str | None) -> str:
     if declared:
         return declared
-    guessed, _ = mimetypes.guess_type(name)
+    return _guess_type(os.path.splitext(name)[1].lower())
+
+
+@functools.lru_cache(maxsize=256)
+def _guess_type(extension: str) -> str:
+    guessed, _ = mimetypes.guess_type("x" + extension)
     return guessed or "application/octet-stream"
 
 
