@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from identity.bounded_http import get_bounded
 from identity.credentials.model import VC_V1_CONTEXT, VC_V2_CONTEXT, format_datetime
 from identity.errors import IdentityError
 
@@ -219,21 +220,9 @@ class HttpStatusFetcher(CachedStatusFetcher):
             return await self._download(client, url)
 
     async def _download(self, client: httpx.AsyncClient, url: str) -> str | dict[str, Any]:
-        try:
-            async with client.stream("GET", url, headers={"Accept": "application/vc+jwt, application/json"},
-                                     follow_redirects=False, timeout=self.timeout) as resp:
-                if resp.status_code != 200:
-                    raise StatusListError(f"GET {url} answered HTTP {resp.status_code}")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise StatusListError(f"status list at {url} exceeds {self.max_bytes} bytes")
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise StatusListError(f"cannot fetch {url}: {type(exc).__name__}") from None
+        body = await get_bounded(client, url, accept="application/vc+jwt, application/json",
+                                 max_bytes=self.max_bytes, timeout=self.timeout, what="status list",
+                                 error=StatusListError)
         text = body.decode("utf-8", errors="replace").strip()
         if text.startswith("{"):
             try:

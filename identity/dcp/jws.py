@@ -1,28 +1,24 @@
-"""Compact JWS sign/parse over :class:`identity.keys.KeyPair` (EdDSA, ES256, ES256K).
+"""Compact JWS for DCP tokens: the credential JWS code (:mod:`identity.credentials.jws`) with DCP's errors.
 
-WHY here and not PyJWT: the keys already give JOSE raw signatures for all three curves, and DCP needs the
-unverified header (``kid``) before it can pick the key; a 40-line helper keeps that explicit.
+WHY a thin layer and not PyJWT: the keys already give JOSE raw signatures for all three curves, and DCP needs
+the unverified header (``kid``) before it can pick the key. Parsing and its limits live in one place; here
+failures become ``TokenError`` (401) with the codes DCP callers expect.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from identity.credentials import jws as compact
+from identity.credentials.errors import CredentialError, CredentialTooLarge
 from identity.dcp.errors import TokenError
 from identity.keys import KeyPair
-from identity.multibase import EncodingError, b64url_decode, b64url_encode
 
 
 @dataclass(frozen=True)
-class ParsedJws:
+class ParsedJws(compact.ParsedJws):
     """A compact JWS split into its parts; nothing is verified yet."""
-
-    header: dict[str, Any]
-    payload: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
 
     def verify_with(self, key: KeyPair) -> bool:
         """True when the signature is valid under ``key`` and the header ``alg`` matches the key's."""
@@ -31,29 +27,22 @@ class ParsedJws:
 
 def sign_jws(payload: dict[str, Any], key: KeyPair, *, kid: str, typ: str = "JWT") -> str:
     """Serialize ``payload`` as a compact JWS signed with ``key``; ``kid`` is the full DID URL."""
-    header = {"alg": key.alg, "typ": typ, "kid": kid}
-    head = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
-    body = b64url_encode(json.dumps(payload, separators=(",", ":")).encode())
-    signing_input = f"{head}.{body}".encode("ascii")
-    return f"{head}.{body}.{b64url_encode(key.sign(signing_input))}"
+    return compact.sign_compact({"alg": key.alg, "typ": typ, "kid": kid}, payload, key)
 
 
 MAX_TOKEN_BYTES = 64 * 1024  # SI and access tokens are a few hundred bytes; refuse absurd ones before decoding
 
 
 def parse_jws(token: str, *, max_bytes: int = MAX_TOKEN_BYTES) -> ParsedJws:
-    """Split and decode a compact JWS; raise TokenError(code=malformed) on anything that is not one."""
+    """Split and decode a compact JWS; raise TokenError (``too_large`` or ``malformed``) on anything else."""
     if isinstance(token, str) and len(token) > max_bytes:
         raise TokenError(f"token exceeds {max_bytes} bytes", code="too_large")
     if not isinstance(token, str) or token.count(".") != 2:
         raise TokenError("not a compact JWS (expected three dot-separated parts)", code="malformed")
-    head, body, sig = token.split(".")
     try:
-        header = json.loads(b64url_decode(head))
-        payload = json.loads(b64url_decode(body))
-        signature = b64url_decode(sig)
-    except (EncodingError, ValueError, UnicodeDecodeError) as exc:
+        parsed = compact.parse_compact(token, max_bytes=max_bytes)
+    except CredentialTooLarge as exc:
+        raise TokenError(str(exc), code="too_large") from None
+    except CredentialError as exc:
         raise TokenError(f"malformed JWS: {exc}", code="malformed") from None
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        raise TokenError("JWS header and payload must be JSON objects", code="malformed")
-    return ParsedJws(header, payload, f"{head}.{body}".encode("ascii"), signature)
+    return ParsedJws(parsed.header, parsed.payload, parsed.signing_input, parsed.signature)

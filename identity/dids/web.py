@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from identity.bounded_http import get_bounded
 from identity.dids.errors import DidResolutionError, InvalidDid, InvalidDidDocument
 
 LOOPBACK_NAMES = frozenset({"localhost"})
@@ -110,18 +111,6 @@ class DidWebMethod:
         return doc
 
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> bytes:
-        try:
-            async with client.stream("GET", url, headers={"Accept": "application/did+json, application/json"},
-                                      follow_redirects=False, timeout=self.timeout) as resp:
-                if resp.status_code != 200:
-                    raise DidResolutionError(f"GET {url} answered HTTP {resp.status_code}")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise DidResolutionError(f"DID document at {url} exceeds {self.max_bytes} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise DidResolutionError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from None
+        return await get_bounded(client, url, accept="application/did+json, application/json",
+                                 max_bytes=self.max_bytes, timeout=self.timeout, what="DID document",
+                                 error=DidResolutionError)
