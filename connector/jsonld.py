@@ -16,7 +16,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from cachetools import LRUCache
 from pyld import jsonld  # type: ignore[import-untyped]
+from pyld.context_resolver import ContextResolver  # type: ignore[import-untyped]
 
 from connector.errors import ConnectorError
 
@@ -90,12 +92,20 @@ def pinned_context(url: str) -> dict[str, Any]:
 
 def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """pyld ``documentLoader`` that answers from the pinned copies only."""
-    return {"contextUrl": None, "documentUrl": url, "document": pinned_context(url), "tag": "static"}
+    return {"contextUrl": None, "documentUrl": url, "document": pinned_context(url)}
 
 
 def _options(**extra: Any) -> dict[str, Any]:
-    # base None keeps relative ids such as "asset-1" as they are (EDC ids are plain strings, not IRIs)
-    return {"documentLoader": document_loader, "base": None, **extra}
+    """pyld options: pinned loader, relative ids kept, and a context cache of this call's own.
+
+    ``base`` None keeps relative ids such as "asset-1" as they are (EDC ids are plain strings, not IRIs).
+    WHY a private ContextResolver: pyld's shared resolved-context cache mixes up a context used both as a
+    referenced context and as an ``@import`` (the DSP ODRL profile is both: next to the DSP context in
+    standalone policies, imported by the DSP context's message types); a later DSP compaction anywhere in
+    the process then fails with "a term definition must not contain xsd". A per-call cache cannot leak.
+    """
+    resolver = ContextResolver(LRUCache(maxsize=64), document_loader)
+    return {"documentLoader": document_loader, "base": None, "contextResolver": resolver, **extra}
 
 
 def _as_list(value: Any) -> list[Any]:

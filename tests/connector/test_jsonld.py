@@ -86,3 +86,27 @@ def test_plain_unwraps_values_lists_and_nodes() -> None:
         jsonld.string(node, EDC + "tags", what="a tag")
     with pytest.raises(JsonLdError, match="'missing' is required"):
         jsonld.string(node, EDC + "missing", what="x", required=True)
+
+
+def test_our_processing_leaves_pyld_shared_context_cache_alone() -> None:
+    """Regression: compacting a policy that names the DSP ODRL profile broke later DSP compactions elsewhere."""
+    import json
+    from importlib import resources
+
+    from pyld import jsonld as pyld
+
+    from policies import parse_policy, policy_to_jsonld
+
+    pyld._resolved_context_cache.clear()
+    policy = parse_policy("@prefix odrl: <http://www.w3.org/ns/odrl/2/> .\n"
+                          "<urn:t> a odrl:Set ; odrl:permission [ odrl:action odrl:use ] .", format="turtle")
+    doc = policy_to_jsonld(policy)
+    assert set(doc["@context"]) == {jsonld.DSP_CONTEXT_URL, "https://w3id.org/dspace/2025/1/odrl-profile.jsonld"}
+    jsonld.compact({"@id": "p", EDC + "policy": doc})
+    jsonld.expand(doc, default_vocab=None)
+    example = resources.files("connector.resources") / "dsp" / "negotiation" / "example"
+    message = json.loads((example / "contract-request-message_initial.json").read_text("utf-8"))
+    options = {"documentLoader": jsonld.document_loader}
+    expanded = pyld.expand(message, options)
+    again = pyld.compact(expanded, {"@context": [jsonld.DSP_CONTEXT_URL]}, options)  # the shared cache
+    assert again["@type"] in ("ContractRequestMessage", "dspace:ContractRequestMessage")
