@@ -164,3 +164,27 @@ def test_unknown_kid_re_resolves_once_after_rotation(tmp_path: Path) -> None:
         with pytest.raises(TokenError) as err:
             run(verify_si_token(bogus, audience=VERIFIER, resolver=resolver, jti_store=store))
         assert err.value.code == "kid_unknown"
+
+
+def test_jws_framing_rejections_carry_token_codes(wallet: Wallet) -> None:
+    from identity.credentials.jws import sign_compact
+    from identity.multibase import b64url_encode
+
+    claims = parse_jws(wallet.sign_si_token(VERIFIER)).payload
+    deep: object = 1
+    for _ in range(40):
+        deep = [deep]
+    cases = {
+        "crit header": sign_compact({"kid": wallet.kid, "crit": ["exp"]}, claims, wallet.key),
+        "b64=false": sign_compact({"kid": wallet.kid, "b64": False}, claims, wallet.key),
+        "deep payload": sign_compact({"kid": wallet.kid}, {**claims, "x": deep}, wallet.key),
+        "header not an object": f"{b64url_encode(b'[1]')}.{b64url_encode(b'{}')}.AA",
+        "not base64url": "a+b.c.d",
+    }
+    for name, token in cases.items():
+        with pytest.raises(TokenError) as err:
+            parse_jws(token)
+        assert err.value.code == "malformed", name
+    with pytest.raises(TokenError) as err:
+        parse_jws("a." + "b" * 70_000 + ".c")
+    assert err.value.code == "too_large"
