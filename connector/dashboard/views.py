@@ -104,20 +104,44 @@ def explanation(fields: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _iso(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value or "")
+
+
+def protocol_decisions(engine: Engine, sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
+    """Negotiation and transfer outcomes as decisions: agreements are permits, terminations carry the reason
+    the policy engine gave (the control plane keeps it with the process)."""
+    out: list[dict[str, Any]] = []
+    for names, kind in ((NEGOTIATIONS, "negotiation"), (TRANSFERS, "transfer")):
+        section = read_rows(engine, sessions, names, limit=1000)
+        for row in section.rows:
+            state = str(row.get("state") or "")
+            if state in ("FINALIZED", "TERMINATED", "SUSPENDED") or row.get("error_reason"):
+                denied = state in ("TERMINATED", "SUSPENDED")
+                why = [f"{row.get('error_code')}: {row.get('error_reason')}"] if row.get("error_reason") else (
+                    [f"agreement {row.get('agreement_id')}"] if row.get("agreement_id") else [])
+                out.append({"seq": "", "time": _iso(row.get("updated_at")), "kind": f"{kind}.{state.lower()}",
+                            "process_id": row.get("id"), "decision": "deny" if denied else "permit",
+                            "counterparty": row.get("counterparty_did"), "fields": {"state": state},
+                            "explanation": why, "asset": row.get("asset_id")})
+    return out
+
+
 def decisions(engine: Engine, sessions: sessionmaker[Session], *, limit: int = 200) -> Section:
-    """Audit entries that record a decision (permit/deny, suspension, duty), newest first, with explanation."""
+    """Every decision, newest first, with its explanation: audit entries that record one (permit/deny,
+    suspension, duty) and the control plane's agreements and terminations."""
     section = read_rows(engine, sessions, AUDIT, limit=2000)
-    if not section.available:
-        return section
     out = []
     for row in section.rows:
         kind = str(row.get("kind", ""))
         if row.get("decision") or any(hint in kind for hint in DECISION_KINDS_HINT):
             fields = parse_body(row)
             out.append({**row, "fields": fields, "explanation": explanation(fields)})
-        if len(out) >= limit:
-            break
-    return Section(rows=out)
+    out.extend(protocol_decisions(engine, sessions))
+    if not out and not section.available:
+        return section
+    out.sort(key=lambda d: str(d.get("time") or ""), reverse=True)
+    return Section(rows=out[:limit])
 
 
 def audit_status(sessions: sessionmaker[Session], key_lookup: Any = None) -> dict[str, Any]:

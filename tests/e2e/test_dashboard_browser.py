@@ -91,5 +91,7 @@ def test_chromium_shows_agreements_and_refusals(dashboard: tuple[str, Any]) -> N
     assert 'data-state="TERMINATED"' in agreements and "DataSecurityCertification: not satisfied" in agreements
     decisions = dump_dom(f"{base}/login?key={KEY}&next=decisions")
     assert "US is not in adequate" in decisions and 'class="decision deny"' in decisions
+    assert 'data-kind="negotiation.terminated"' in decisions and "policy_denied" in decisions
+    assert 'data-kind="negotiation.finalized"' in decisions and "agr-quality-kansai" in decisions
     audit = dump_dom(f"{base}/login?key={KEY}&next=audit")
     assert 'data-ok="true"' in audit and "2 entries, 1 signed checkpoints" in audit
