@@ -105,4 +105,4 @@ def test_dashboard_after_the_story_in_chromium(compose_run: ComposeRun) -> None:
     assert 'class="agreement"' in agreements and "quality-measurements" in agreements
     assert 'data-state="TERMINATED"' in agreements  # the refused negotiations, with their reasons
     decisions = dump_dom(login + "decisions")
-    assert 'class="decision deny"' in decisions and "DataSecurityCertification" in decisions
+    assert 'class="decision deny"' in decisions and "xb:certification" in decisions  # the logistics refusal
