@@ -15,14 +15,20 @@ from functools import lru_cache
 from typing import Any
 
 from connector.errors import ConnectorError
-from policies import Policy, Request, StateOfWorld, canonical_hash, evaluate, parse_policy, policies_equal
+from policies import Constraint, Policy, Request, StateOfWorld, canonical_hash, evaluate, parse_policy, policies_equal
 from policies import policy_to_jsonld as _policy_to_jsonld
 from policies.errors import PolicyError
 
 ODRL_PREFIX = "http://www.w3.org/ns/odrl/2/"
 # Conditions the consumer accepts by agreeing and that are enforced when the data is used (transfer start,
 # every data-plane request); the negotiation decision leaves them to those later checks.
-USE_TIME_OPERANDS = ("purpose", "count", "elapsedTime", "event", "https://w3id.org/pactum/xborder/v1#retention")
+RETENTION = "https://w3id.org/pactum/xborder/v1#retention"
+USE_TIME_OPERANDS = ("purpose", "count", "elapsedTime", "event", RETENTION)
+# At transfer start nothing is used yet: counted uses are decided by the data plane on every request.
+TRANSFER_START_DEFERRED = ("count",)
+_DELETE = ODRL_PREFIX + "delete"
+_ELAPSED = ODRL_PREFIX + "elapsedTime"
+_UPPER_BOUNDS = {ODRL_PREFIX + "lteq", ODRL_PREFIX + "lt", ODRL_PREFIX + "eq"}
 # How a consumer states its purpose in a DSP TransferRequestMessage (an extension property).
 PURPOSE_PROPERTY = "https://w3id.org/pactum/ns/purpose"
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
@@ -122,6 +128,33 @@ def decide(policy: Policy, *, action: str = "use", target: str | None, assignee:
         for d in report.duties
     )
     return Decision(report.decision == "permit", tuple(report.reasons), report.explain(), duties)
+
+
+def promised_retention(policy: Policy) -> str | None:
+    """How long the consumer keeps the data, as the agreement itself guarantees: its delete duty's deadline.
+
+    WHY: a cross-border ``xb:retention`` bound is met by an agreement whose ``delete`` duty (refined by
+    ``elapsedTime``) the consumer's connector executes and reports; without such a duty it stays unknown.
+    """
+    for rule in policy.permissions:
+        for duty in rule.duties:
+            for action in duty.actions:
+                if action.iri != _DELETE:
+                    continue
+                for refinement in action.refinements:
+                    if (isinstance(refinement, Constraint) and refinement.left_operand == _ELAPSED
+                            and refinement.operator in _UPPER_BOUNDS and refinement.right_operand):
+                        return str(refinement.right_operand[0].value)
+    return None
+
+
+def agreement_facts(policy: Policy, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The party's facts plus what the agreement itself establishes (the promised retention)."""
+    out = dict(facts)
+    retention = promised_retention(policy)
+    if retention is not None:
+        out.setdefault(RETENTION, retention)
+    return out
 
 
 def policy_target(policy: Policy, fallback: str | None) -> str | None:

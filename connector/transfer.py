@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from connector.assets import AssetStore
 from connector.errors import ConflictError, ConnectorError, NotFoundError
-from connector.policy_gate import PURPOSE_PROPERTY, parse_offer, policy_target
+from connector.policy_gate import (
+    PURPOSE_PROPERTY,
+    TRANSFER_START_DEFERRED,
+    agreement_facts,
+    parse_offer,
+    policy_target,
+)
 from connector.protocol.errors import InvalidTransition, MessageInvalid, ProcessNotFound
 from connector.protocol.jsonld import DSP_CONTEXT
 from connector.protocol.processing import (
@@ -319,9 +325,9 @@ def _agreement_decision(ctx: ConnectorContext, row: TransferRow) -> tuple[bool, 
     asset = AssetStore(ctx.sessions, ctx.settings).find(agreement.asset_id)
     decision = ctx.policy_gate.decide(policy, target=policy_target(policy, agreement.asset_id),
                                       assignee=row.counterparty_did, assigner=ctx.did,
-                                      credentials=party.credentials, facts=party.facts,
+                                      credentials=party.credentials, facts=agreement_facts(policy, party.facts),
                                       asset=asset.policy_facts() if asset else None,
-                                      purpose=_requested_purpose(row),
+                                      purpose=_requested_purpose(row), defer=TRANSFER_START_DEFERRED,
                                       agreement_time=agreement.signed_at.replace(tzinfo=agreement.signed_at.tzinfo
                                                                                  or UTC))
     return decision.permitted, decision.reason, agreement
@@ -341,7 +347,7 @@ def _transfer_info(ctx: ConnectorContext, row: TransferRow, agreement: Agreement
         asset=AssetInfo(target, asset.data_address, asset.policy_facts()), consumer_did=row.counterparty_did,
         transfer_type=row.transfer_type,
         consumer_data_address=json.loads(row.data_address) if row.data_address else None,
-        credentials=party.credentials, consumer_pid=row.consumer_pid, facts=party.facts,
+        credentials=party.credentials, consumer_pid=row.consumer_pid, facts=agreement_facts(policy, party.facts),
         purpose=_requested_purpose(row))
 
 
