@@ -18,7 +18,9 @@ Run: ``.venv/bin/python bench/negotiation.py [--runs 15] [--consumers 5] [--conc
    The drivers poll each negotiation's state on the consumer's management API every 100 ms, so a
    negotiation counts at most ~0.1 s late; the rate is finalized negotiations / wall time.
 
-All processes share this machine's cores (the bench prints how many). Ends with RESULT lines:
+All processes share this machine's cores (the bench prints how many and the load average, and the CPU
+time the connector processes spent per finalized negotiation, which does not depend on what else runs).
+Ends with RESULT lines:
 negotiation_median_ms, negotiation_vs_floor, negotiations_per_s_sqlite, negotiations_per_s_postgres.
 """
 
@@ -116,6 +118,18 @@ def stop_all(connectors: list[Connector]) -> None:
     for c in connectors:
         _stop(c.proc)
         c.proc = None
+
+
+def cpu_seconds(connectors: list[Connector]) -> float:
+    """User + system CPU seconds the connector processes have used so far (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for c in connectors:
+        if c.proc is None:
+            continue
+        fields = Path(f"/proc/{c.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 # ------------------------------------------------------------------------------------------- the floor
@@ -315,11 +329,15 @@ def main() -> None:
         results["negotiation_median_ms"] = median_ms
         results["negotiation_vs_floor"] = median_ms / floor_ms
 
+        cpu0 = cpu_seconds(everyone)
         rate, done, failed = asyncio.run(throughput(consumers, provider, asset_id, args.concurrency, args.count,
                                                      args.max_seconds))
+        cpu_ms = (cpu_seconds(everyone) - cpu0) * 1000 / max(done, 1)
         print(f"throughput, SQLite: {rate:.1f} finalized/s ({done} finalized, {failed} not) with "
               f"{args.concurrency} in flight through {len(consumers)} consumer processes (distinct DIDs) "
-              f"against one provider", flush=True)
+              f"against one provider; {cpu_ms:.0f} ms CPU per negotiation in all connector processes together "
+              f"(so at most {1000 * (os.cpu_count() or 1) / cpu_ms:.0f}/s on this machine's "
+              f"{os.cpu_count()} cores if nothing else ran)", flush=True)
         results["negotiations_per_s_sqlite"] = rate
         stop_all(everyone)
 
@@ -361,9 +379,12 @@ def postgres_round(url: str, everyone: list[Connector], provider: Connector, con
     try:
         asset_id = publish(provider, approval="auto")
         time_to_agreement(consumers[0], provider, asset_id, 1)  # warm-up
+        cpu0 = cpu_seconds(everyone)
         rate, done, failed = asyncio.run(
             throughput(consumers, provider, asset_id, args.concurrency, args.count, args.max_seconds))
-        print(f"throughput, PostgreSQL: {rate:.1f} finalized/s ({done} finalized, {failed} not), same set-up",
+        cpu_ms = (cpu_seconds(everyone) - cpu0) * 1000 / max(done, 1)
+        print(f"throughput, PostgreSQL: {rate:.1f} finalized/s ({done} finalized, {failed} not), same set-up; "
+              f"{cpu_ms:.0f} ms CPU per negotiation in the connector processes (PostgreSQL's own not counted)",
               flush=True)
     finally:
         stop_all(everyone)
