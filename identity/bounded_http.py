@@ -15,7 +15,7 @@ from identity.errors import IdentityError
 
 
 async def get_bounded(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | None,
     url: str,
     *,
     accept: str,
@@ -26,8 +26,13 @@ async def get_bounded(
 ) -> bytes:
     """The body of ``GET url`` (HTTP 200 only, at most ``max_bytes``); ``error(message)`` is raised otherwise.
 
-    ``what`` names the resource in the size message (``"DID document"``, ``"status list"``).
+    ``what`` names the resource in the size message (``"DID document"``, ``"status list"``). Without a
+    ``client`` a short-lived one is used.
     """
+    if client is None:
+        async with httpx.AsyncClient(timeout=timeout) as own:
+            return await get_bounded(own, url, accept=accept, max_bytes=max_bytes, timeout=timeout, what=what,
+                                     error=error)
     try:
         async with client.stream("GET", url, headers={"Accept": accept}, follow_redirects=False,
                                  timeout=timeout) as resp:

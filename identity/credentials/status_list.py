@@ -214,13 +214,7 @@ class HttpStatusFetcher(CachedStatusFetcher):
         parsed = httpx.URL(url)
         if parsed.scheme != "https" and not (parsed.scheme == "http" and parsed.host in self.allow_http_hosts):
             raise StatusListError(f"refusing to fetch status list over {parsed.scheme}: {url}")
-        if self.http_client is not None:
-            return await self._download(self.http_client, url)
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            return await self._download(client, url)
-
-    async def _download(self, client: httpx.AsyncClient, url: str) -> str | dict[str, Any]:
-        body = await get_bounded(client, url, accept="application/vc+jwt, application/json",
+        body = await get_bounded(self.http_client, url, accept="application/vc+jwt, application/json",
                                  max_bytes=self.max_bytes, timeout=self.timeout, what="status list",
                                  error=StatusListError)
         text = body.decode("utf-8", errors="replace").strip()

@@ -97,11 +97,9 @@ class DidWebMethod:
 
     async def resolve(self, did: str) -> dict[str, Any]:
         url = did_web_url(did, self.allow_http_hosts)
-        if self.http_client is not None:
-            body = await self._fetch(self.http_client, url)
-        else:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                body = await self._fetch(client, url)
+        body = await get_bounded(self.http_client, url, accept="application/did+json, application/json",
+                                 max_bytes=self.max_bytes, timeout=self.timeout, what="DID document",
+                                 error=DidResolutionError)
         try:
             doc = json.loads(body)
         except ValueError as exc:
@@ -109,8 +107,3 @@ class DidWebMethod:
         if not isinstance(doc, dict):
             raise InvalidDidDocument(f"DID document at {url} is not a JSON object")
         return doc
-
-    async def _fetch(self, client: httpx.AsyncClient, url: str) -> bytes:
-        return await get_bounded(client, url, accept="application/did+json, application/json",
-                                 max_bytes=self.max_bytes, timeout=self.timeout, what="DID document",
-                                 error=DidResolutionError)
