@@ -18,7 +18,8 @@ from pyld import jsonld
 
 from identity.jsonld import document_loader
 
-_MEMO_MAX = 4096
+_MEMO_MAX = 512  # a handful of contexts in practice; the bound only matters for hostile input
+_KEY_MAX = 32 * 1024  # an inline context bigger than this (larger than any pinned one) is processed, not kept
 _processed: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
 
@@ -40,6 +41,9 @@ class OfflineProcessor(jsonld.JsonLdProcessor):  # type: ignore[misc]
             return super()._process_context(active_ctx, local_ctx, options, override_protected, propagate,
                                             validate_scoped, cycles)
         local_key = local_ctx if isinstance(local_ctx, str) else repr(local_ctx)
+        if len(local_key) > _KEY_MAX:
+            return super()._process_context(active_ctx, local_ctx, options, override_protected, propagate,
+                                            validate_scoped, cycles)
         key = (id(active_ctx), local_key, override_protected, propagate, validate_scoped,
                options.get("base"), options.get("processingMode"))
         hit = _processed.get(key)

@@ -123,3 +123,16 @@ def test_random_credentials_match_stock_pyld(name: str, subject_id: str | None, 
         subject["degree"] = {"type": "ExampleBachelorDegree", "name": name}
     doc = _credential(subject, ["ExampleDegreeCredential"] if degree else None)
     assert canonicalize_rdfc(doc) == _stock(doc)
+
+
+def test_memo_stays_bounded_under_many_distinct_inline_contexts() -> None:
+    from identity import jsonld_processor
+
+    for i in range(jsonld_processor._MEMO_MAX + 20):
+        canonicalize_rdfc({"@context": [V2, {f"t{i}": f"https://example.org/{i}"}], "id": "urn:x", f"t{i}": "v"})
+    assert memo_size() <= jsonld_processor._MEMO_MAX
+    huge = {f"term{i}": f"https://example.org/vocab/{i}" for i in range(2000)}
+    before = memo_size()
+    doc = {"@context": [V2, huge], "id": "urn:x", "term7": "v"}
+    assert canonicalize_rdfc(doc) == _stock(doc)
+    assert memo_size() == before  # the huge inline context is processed but not kept
