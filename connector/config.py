@@ -126,6 +126,9 @@ class Trust(_Section):
     authority_url: str | None = None
     issuers: dict[str, list[str]] = Field(default_factory=dict)
     scope_format: Literal["dcp", "edc", "tractusx"] = "dcp"
+    claims_cache_seconds: float = Field(
+        default=10, ge=0, description="how long a counterparty's verified claims are reused; bounds how late a "
+        "revocation is noticed on catalog and negotiation requests")
 
     @field_validator("authority_url")
     @classmethod

@@ -128,7 +128,8 @@ def build_context(settings: Settings) -> ConnectorContext:
     trust_list = TrustList(settings.trust.issuers)
     jti_store = JtiStore(wallet.folder / "used_jti.db")
     verifier = DcpVerifier.for_wallet(wallet, resolver=resolver, jti_store=jti_store, trust=trust_list,
-                                      http_client=http, allow_http_hosts=allow_http)
+                                      http_client=http, allow_http_hosts=allow_http,
+                                      cache_ttl=settings.trust.claims_cache_seconds)
     ctx = ConnectorContext(
         settings=settings, engine=engine, sessions=sessions, wallet=wallet, resolver=resolver,
         trust_list=trust_list, jti_store=jti_store, http=http, verifier=verifier,
