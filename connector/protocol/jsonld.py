@@ -13,7 +13,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from cachetools import LRUCache
 from pyld import jsonld
+from pyld.context_resolver import ContextResolver  # type: ignore[import-untyped]
 
 from connector.protocol.errors import MessageInvalid
 
@@ -63,8 +65,12 @@ def normalise(message: Any) -> dict[str, Any]:
         if isinstance(url, str):
             document_loader(url)  # raises for unpinned contexts before any processing
     try:
-        expanded = jsonld.expand(message, {"documentLoader": document_loader})
-        compacted = jsonld.compact(expanded, {"@context": [DSP_CONTEXT]}, {"documentLoader": document_loader})
+        # a context cache of this call's own: pyld's shared one is corrupted by the DSP ODRL profile being
+        # both a referenced and an imported context (see connector.jsonld._options)
+        options = {"documentLoader": document_loader,
+                   "contextResolver": ContextResolver(LRUCache(maxsize=64), document_loader)}
+        expanded = jsonld.expand(message, options)
+        compacted = jsonld.compact(expanded, {"@context": [DSP_CONTEXT]}, options)
     except MessageInvalid:
         raise
     except Exception as exc:  # pyld raises its own JsonLdError for malformed documents
