@@ -172,8 +172,9 @@ class Outbox:
     async def _deliver(self, row: OutboxRow) -> bool:
         """One attempt; True when the message is done with (sent or failed for good)."""
         with correlation(row.correlation_id):
-            headers = {"Content-Type": "application/json",
-                       "Authorization": self.ctx.trust.authorization(row.recipient_did)}
+            # signing and the wallet read stay off the event loop
+            authorization = await asyncio.to_thread(self.ctx.trust.authorization, row.recipient_did)
+            headers = {"Content-Type": "application/json", "Authorization": authorization}
             if row.correlation_id:
                 headers[CORRELATION_HEADER] = row.correlation_id
             status: int | None = None
