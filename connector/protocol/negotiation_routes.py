@@ -145,8 +145,9 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
                                                          for_update=False))
             body = await run_in_threadpool(read)
         except DSP_ERRORS as exc:
-            return dsp_error(ERROR_TYPE, exc, provider_pid=pid if role_of(ctx, pid) == "provider" else "",
-                             consumer_pid=pid if role_of(ctx, pid) == "consumer" else "")
+            role = await run_in_threadpool(role_of, ctx, pid)
+            return dsp_error(ERROR_TYPE, exc, provider_pid=pid if role == "provider" else "",
+                             consumer_pid=pid if role == "consumer" else "")
         return JSONResponse(body)
 
     return router

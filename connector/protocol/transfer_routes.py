@@ -100,8 +100,9 @@ def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
                     return tp.process_body(tp.load(session, pid, party=party, for_update=False))
             body = await run_in_threadpool(read)
         except DSP_ERRORS as exc:
-            return dsp_error(ERROR_TYPE, exc, provider_pid=pid if role_of(pid) == "provider" else "",
-                             consumer_pid=pid if role_of(pid) == "consumer" else "")
+            role = await run_in_threadpool(role_of, pid)
+            return dsp_error(ERROR_TYPE, exc, provider_pid=pid if role == "provider" else "",
+                             consumer_pid=pid if role == "consumer" else "")
         return JSONResponse(body)
 
     return router
