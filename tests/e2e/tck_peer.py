@@ -406,8 +406,8 @@ def shared_tck(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         peer = ScriptedPeer.create(base / "peer", authority)
         peer.start()
         request.addfinalizer(peer.stop)
+        request.addfinalizer(cut.stop)  # before start: a CUT that never got healthy is stopped too
         cut.start()
-        request.addfinalizer(cut.stop)
         request.addfinalizer(lambda: _SHARED.pop("tck", None))
         _SHARED["tck"] = Tck(cut, peer, authority)
     return _SHARED["tck"]

@@ -335,12 +335,6 @@ def test_cn_03_07_repeated_request_is_idempotent_and_a_reused_consumer_pid_is_re
     assert_error(tck.peer.send(tck.cut, "/negotiations/request", changed), 400, schema=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "since e002 connector/protocol/processing.py handle_once replays an answer only while the process is "
-    "in the state the first copy left it in; a retried initial ContractRequestMessage arriving after the "
-    "provider agreed is then handled anew and connector/negotiation.py provider_receive_request answers "
-    "400 duplicate_consumer_pid; an identical request with an existing consumerPid from the same caller "
-    "should answer 201 with that negotiation (as provider_receive_request in connector/transfer.py does)"))
 def test_cn_03_13_repeated_request_after_the_provider_moved_on_is_still_idempotent(tck: Tck) -> None:
     asset_id = publish(tck.cut, approval="manual")
     offer = tck.peer.send(tck.cut, f"/catalog/datasets/{asset_id}", method="GET").json()["hasPolicy"][0]
