@@ -86,6 +86,7 @@ class Memory:
     agreements: dict[tuple[str, str], str] = field(default_factory=dict)  # (company, asset) -> agreement id
     transfers: dict[tuple[str, str], str] = field(default_factory=dict)  # (company, asset) -> transfer id
     published: list[str] = field(default_factory=list)
+    uses: dict[tuple[str, str], int] = field(default_factory=dict)  # successful downloads per (company, asset)
 
 
 def _why(exc: Exception) -> str:
@@ -377,6 +378,8 @@ class SupplyChainStory:
         except httpx.HTTPError as exc:
             raise DemoError(f"GET {endpoint} failed: {exc}") from exc
         reason = ""
+        if answer.is_success:
+            self.mem.uses[(consumer, asset_id)] = self.mem.uses.get((consumer, asset_id), 0) + 1
         if not answer.is_success:
             try:
                 problem = answer.json()
@@ -384,6 +387,15 @@ class SupplyChainStory:
             except ValueError:
                 reason = answer.text[:300]
         return answer.status_code, answer.content, reason
+
+    def _connector_pull(self, consumer: str, asset_id: str) -> dict[str, Any]:
+        """The consumer's connector fetches through the EDR itself: it keeps the copy (so it can honour a delete
+        duty), hashes it, signs a receipt and sends it to the provider."""
+        transfer_id = self.mem.transfers[(consumer, asset_id)]
+        self._data_address(consumer, transfer_id)  # the EDR is there
+        pulled = dict(self.mgmt[consumer].v3("POST", f"/edrs/{transfer_id}/pull", {"@context": EDC_CONTEXT}))
+        self.mem.uses[(consumer, asset_id)] = self.mem.uses.get((consumer, asset_id), 0) + 1
+        return pulled
 
     def _data_address(self, consumer: str, transfer_id: str) -> dict[str, Any]:
         """The EDR's data address; the EDR is stored right after the transfer starts, so allow it a moment."""
@@ -487,6 +499,15 @@ class SupplyChainStory:
                       needs=[self.mem.transfers.get(("manufacturer", "quality-measurements"))],
                       needs_what="a started quality transfer")
 
+        def keep_copy() -> tuple[str, str]:
+            pulled = self._connector_pull("manufacturer", "quality-measurements")
+            return "kept", f"{pulled.get('size')} bytes at {pulled.get('location')}; receipt signed and sent"
+
+        self.n.ask(m.name, "its connector to keep a copy of the quality data (use 2)")
+        self._attempt("manufacturer's connector keeps a copy (use 2)", "kept", keep_copy,
+                      needs=[self.mem.transfers.get(("manufacturer", "quality-measurements"))],
+                      needs_what="a started quality transfer")
+
     # -- chapter 7 -----------------------------------------------------------------------------------------
     def count_spent(self) -> None:
         self.n.chapter("7. Use after the count is spent",
@@ -497,10 +518,13 @@ class SupplyChainStory:
                                 "needs a started quality transfer, which an earlier step did not produce")
             return
         statuses = []
-        for _ in range(DEMO_MAX_USES - 1):
+        first = self.mem.uses.get(key, 0) + 1
+        while self.mem.uses.get(key, 0) < DEMO_MAX_USES:
             status, _body, _reason = self._pull(*key)
             statuses.append(status)
-        self.n.say(f"uses 2..{DEMO_MAX_USES}: HTTP {', '.join(map(str, statuses))}")
+            if status != 200:
+                break
+        self.n.say(f"uses {first}..{DEMO_MAX_USES}: HTTP {', '.join(map(str, statuses)) or '-'}")
         self.n.ask(self.space.company("manufacturer").name, f"use {DEMO_MAX_USES + 1} of the quality data")
 
         def over() -> tuple[str, str]:
@@ -615,11 +639,7 @@ class SupplyChainStory:
 
         def fulfil() -> tuple[str, str]:
             transfer_id = self.mem.transfers[key]
-            client = self.mgmt["manufacturer"]
-            pulled = client.v3("POST", f"/edrs/{transfer_id}/pull", {"@context": EDC_CONTEXT})
-            self.n.say(f"the manufacturer's connector keeps a copy: {pulled.get('size')} bytes at "
-                       f"{pulled.get('location')}")
-            answer = client.v3("POST", f"/edrs/{transfer_id}/delete", {"@context": EDC_CONTEXT})
+            answer = self.mgmt["manufacturer"].v3("POST", f"/edrs/{transfer_id}/delete", {"@context": EDC_CONTEXT})
             return str(answer.get("state", "unknown")).upper(), json.dumps(answer)[:300]
 
         self._attempt("delete duty fulfilled and reported", "FULFILLED", fulfil,
@@ -638,10 +658,9 @@ class SupplyChainStory:
             self._attempt(f"{key} audit trail verifies", "verified", partial(self._verify_audit, verifying[key]))
 
         def receipts() -> tuple[str, str]:
-            transfer_id = self.mem.transfers[("manufacturer", "part-traceability")]
             agreement = self.mem.agreements[("manufacturer", "part-traceability")]
             # the consumer's connector fetches through the EDR itself: it hashes, signs a receipt, sends it over
-            pulled = self.mgmt["manufacturer"].v3("POST", f"/edrs/{transfer_id}/pull", {"@context": EDC_CONTEXT})
+            pulled = self._connector_pull("manufacturer", "part-traceability")
             self.n.say(f"manufacturer's connector received {pulled.get('size')} bytes, digest "
                        f"{str(pulled.get('digest'))[:30]}")
             exports = [self._operator_cli(k, ["connector", "audit", "export"]) for k in ("supplier", "manufacturer")]
