@@ -21,9 +21,9 @@ from connector.demo.space import DataSpace, trusted_issuers
 from tests.e2e.browser import dump_dom
 from tests.e2e.test_demo import processes_mentioning
 
-MISSING_UPSTREAM = ("needs, from other areas: asset facts, use counters, declared facts and purpose in "
-                    "contract evaluation (E); a short status-list/claims cache for revocation (D/E); "
-                    "consumer pull and delete on the EDR API (G)")
+MISSING_UPSTREAM = ("the revoked member still sees the catalog: the supplier's DCP verifier caches status lists "
+                    "for 300 s (connector/context.py should give it a status fetcher with ttl = "
+                    "trust.claims_cache_seconds)")
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 IDENTITY_AND_CATALOG = ("authority DID document", "participants registered", "wallet and did:web", "credentials issued",

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-MISSING_UPSTREAM = ("needs, from other areas: asset facts, use counters, declared facts and purpose in "
-                    "contract evaluation (E); a short status-list/claims cache for revocation (D/E); "
-                    "consumer pull and delete on the EDR API (G)")
+MISSING_UPSTREAM = ("the revoked member still sees the catalog: the supplier's DCP verifier caches status lists "
+                    "for 300 s (connector/context.py should give it a status fetcher with ttl = "
+                    "trust.claims_cache_seconds)")
 ROOT = Path(__file__).resolve().parents[2]
 PACTUM = [sys.executable, "-m", "connector.cli"]
 
