@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 
 from connector.config import Settings
 from connector.context import CREDENTIAL_SERVICE_PATH, ConnectorContext, build_context
+from connector.dashboard import create_router as create_dashboard_router
 from connector.errors import ConnectorError
 from connector.http_errors import install_error_handlers
 from connector.logs import configure_logging
@@ -72,6 +73,7 @@ def build_management_app(ctx: ConnectorContext) -> FastAPI:
     install_error_handlers(app)
     _health_route(app, ctx, "management")
     create_router = _optional_factory("connector.management", "create_router")
+    app.include_router(create_dashboard_router(ctx), prefix="/dashboard")
     if create_router is not None:
         app.include_router(create_router(ctx), prefix="/management")
     else:  # the process endpoints are ours; mount them even before the rest of the management API exists

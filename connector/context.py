@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connector.config import Settings, keystore_passphrase
 from connector.errors import ConfigError
+from identity.credentials.status_list import HttpStatusFetcher
 from identity.credentials.trust import TrustList
 from identity.dcp.jti_store import JtiStore
 from identity.dcp.verifier import DcpVerifier
@@ -129,7 +130,9 @@ def build_context(settings: Settings) -> ConnectorContext:
     jti_store = JtiStore(wallet.folder / "used_jti.db")
     verifier = DcpVerifier.for_wallet(wallet, resolver=resolver, jti_store=jti_store, trust=trust_list,
                                       http_client=http, allow_http_hosts=allow_http,
-                                      cache_ttl=settings.trust.claims_cache_seconds)
+                                      cache_ttl=settings.trust.claims_cache_seconds,
+                                      status_fetcher=HttpStatusFetcher(http, ttl=settings.trust.claims_cache_seconds,
+                                                                       allow_http_hosts=allow_http))
     ctx = ConnectorContext(
         settings=settings, engine=engine, sessions=sessions, wallet=wallet, resolver=resolver,
         trust_list=trust_list, jti_store=jti_store, http=http, verifier=verifier,

@@ -611,11 +611,18 @@ class SupplyChainStory:
 
         def catalog_after() -> tuple[str, str]:
             supplier = self.space.company("supplier")
+            refusal: list[str] = []
 
             def visible() -> list[str]:
-                catalog = self.mgmt["recycler"].v3("POST", "/catalog/request", {
-                    "@context": EDC_CONTEXT, "counterPartyAddress": supplier.protocol_url,
-                    "counterPartyId": supplier.did, "protocol": DSP_PROTOCOL})
+                try:
+                    catalog = self.mgmt["recycler"].v3("POST", "/catalog/request", {
+                        "@context": EDC_CONTEXT, "counterPartyAddress": supplier.protocol_url,
+                        "counterPartyId": supplier.did, "protocol": DSP_PROTOCOL})
+                except ApiError as exc:
+                    if "revoked" not in str(exc):
+                        raise
+                    refusal.append(str(exc))  # the supplier refuses a caller whose presentation is revoked
+                    return []
                 return sorted(_datasets(catalog))
 
             # the supplier may serve verified claims from its short cache; ask again until it has re-checked
@@ -624,6 +631,8 @@ class SupplyChainStory:
             while seen and time.monotonic() < deadline:
                 time.sleep(1.0)
                 seen = visible()
+            if refusal:
+                return "nothing", f"the supplier refuses the revoked member outright: {refusal[-1]}"
             return (", ".join(seen) or "nothing"), "membership is what every access policy asks for"
 
         self._attempt("revoked member sees the catalog", "nothing", catalog_after,

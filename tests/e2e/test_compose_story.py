@@ -21,9 +21,6 @@ from connector.demo.space import DataSpace, trusted_issuers
 from tests.e2e.browser import dump_dom
 from tests.e2e.test_demo import processes_mentioning
 
-MISSING_UPSTREAM = ("the revoked member still sees the catalog: the supplier's DCP verifier caches status lists "
-                    "for 300 s (connector/context.py should give it a status fetcher with ttl = "
-                    "trust.claims_cache_seconds)")
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 IDENTITY_AND_CATALOG = ("authority DID document", "participants registered", "wallet and did:web", "credentials issued",
@@ -90,13 +87,11 @@ def test_identity_catalog_and_traceability_on_postgres(compose_run: ComposeRun) 
     assert all(o.ok for o in chosen), _failed(chosen)
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_UPSTREAM)
 @pytest.mark.slow
 def test_whole_story_on_compose(compose_run: ComposeRun) -> None:
     assert all(o.ok for o in compose_run.outcomes), _failed(compose_run.outcomes)
 
 
-@pytest.mark.xfail(strict=True, reason="the dashboard router is not mounted on the management port yet")
 @pytest.mark.slow
 def test_dashboard_after_the_story_in_chromium(compose_run: ComposeRun) -> None:
     supplier = compose_run.space.company("supplier")

@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 
-MISSING_UPSTREAM = ("the revoked member still sees the catalog: the supplier's DCP verifier caches status lists "
-                    "for 300 s (connector/context.py should give it a status fetcher with ttl = "
-                    "trust.claims_cache_seconds)")
 ROOT = Path(__file__).resolve().parents[2]
 PACTUM = [sys.executable, "-m", "connector.cli"]
 
@@ -42,9 +39,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-# Strict: while the connector's transfer, usage and audit APIs are still landing the story cannot complete;
-# the day it does, this XPASS fails the build so the mark gets removed (engineer H's report lists what is missing).
-@pytest.mark.xfail(strict=True, reason=MISSING_UPSTREAM)
 @pytest.mark.slow
 def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     workdir, outcomes_file = tmp_path / "space", tmp_path / "outcomes.json"
