@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -20,24 +19,20 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from connector import negotiation, transfer
 from connector.config import Settings
 from connector.context import CREDENTIAL_SERVICE_PATH, ConnectorContext, build_context
 from connector.dashboard import create_router as create_dashboard_router
+from connector.dataplane import DataPlane, create_app
 from connector.errors import ConnectorError
 from connector.http_errors import install_error_handlers
 from connector.logs import configure_logging
+from connector.management import create_router as create_management_router
+from connector.protocol.routers import install_protocol_routes
 from identity.dcp.credential_service import create_credential_service_router
 from identity.dcp.http import did_document_path
 
 log = logging.getLogger("pactum.connector.app")
-
-# The EDC v3 process endpoints (engineer E); F's connector.management.create_router includes them too.
-PROCESS_ROUTER_MODULES = (
-    "connector.management.negotiations",
-    "connector.management.transfers",
-    "connector.management.agreements",
-)
-
 
 def _health_route(app: FastAPI, ctx: ConnectorContext, surface: str) -> None:
     @app.get("/health", include_in_schema=False)
@@ -47,8 +42,6 @@ def _health_route(app: FastAPI, ctx: ConnectorContext, surface: str) -> None:
 
 def build_protocol_app(ctx: ConnectorContext) -> FastAPI:
     """The DSP surface: version metadata, catalog, negotiation and transfer bindings."""
-    from connector.protocol.routers import install_protocol_routes
-
     app = FastAPI(title=f"Pactum DSP ({ctx.settings.participant.name})", docs_url=None, redoc_url=None)
     install_error_handlers(app)
     _health_route(app, ctx, "protocol")
@@ -56,42 +49,19 @@ def build_protocol_app(ctx: ConnectorContext) -> FastAPI:
     return app
 
 
-def _optional_factory(module: str, name: str) -> Callable[[ConnectorContext], Any] | None:
-    """A router/app factory from a sibling area, or None while that area has not landed yet."""
-    try:
-        if importlib.util.find_spec(module) is None:
-            return None
-    except ModuleNotFoundError:
-        return None
-    factory = getattr(importlib.import_module(module), name, None)
-    return factory if callable(factory) else None
-
-
 def build_management_app(ctx: ConnectorContext) -> FastAPI:
     """Operators' API under ``/management`` (EDC v3 shapes)."""
     app = FastAPI(title=f"Pactum management ({ctx.settings.participant.name})")
     install_error_handlers(app)
     _health_route(app, ctx, "management")
-    create_router = _optional_factory("connector.management", "create_router")
     app.include_router(create_dashboard_router(ctx), prefix="/dashboard")
-    if create_router is not None:
-        app.include_router(create_router(ctx), prefix="/management")
-    else:  # the process endpoints are ours; mount them even before the rest of the management API exists
-        for module in PROCESS_ROUTER_MODULES:
-            factory = _optional_factory(module, "create_router")
-            if factory is not None:
-                app.include_router(factory(ctx), prefix="/management")
+    app.include_router(create_management_router(ctx), prefix="/management")
     return app
 
 
 def build_data_app(ctx: ConnectorContext) -> FastAPI:
-    """The data plane's app (G), or a health-only app until it lands."""
-    create_app = _optional_factory("connector.dataplane", "create_app")
-    if create_app is not None:
-        app: FastAPI = create_app(ctx)
-        return app
-    app = FastAPI(title=f"Pactum data plane ({ctx.settings.participant.name})")
-    _health_route(app, ctx, "data")
+    """The data plane's app: EDR-authenticated pulls, push inbox, receipts, duty reports."""
+    app: FastAPI = create_app(ctx)
     return app
 
 
@@ -112,34 +82,21 @@ def build_identity_app(ctx: ConnectorContext) -> FastAPI:
 
 
 def attach_dataplane(ctx: ConnectorContext) -> None:
-    """Give the transfer state machine G's DataPlane service when it exists."""
-    if ctx.dataplane is not None or importlib.util.find_spec("connector.dataplane") is None:
-        return
-    module = importlib.import_module("connector.dataplane")
-    data_plane_cls = getattr(module, "DataPlane", None)
-    if data_plane_cls is not None and hasattr(data_plane_cls, "from_context"):
-        ctx.dataplane = data_plane_cls.from_context(ctx, **dataplane_hooks(ctx))
+    """Give the transfer state machine its data plane, wired to the state machine's callbacks."""
+    if ctx.dataplane is None:
+        ctx.dataplane = DataPlane.from_context(ctx, **dataplane_hooks(ctx))
 
 
 def dataplane_hooks(ctx: ConnectorContext) -> dict[str, Any]:
     """The transfer state machine's callbacks the data plane needs (state lookups, suspend, complete)."""
-    if importlib.util.find_spec("connector.transfer") is None:
-        return {}
-    from connector.transfer import dataplane_hooks as hooks
-
-    result: dict[str, Any] = hooks(ctx)
+    result: dict[str, Any] = transfer.dataplane_hooks(ctx)
     return result
 
 
 async def resume_processes(ctx: ConnectorContext) -> None:
     """After a (re)start: take every automatic step that was decided but not yet taken."""
-    from connector import negotiation
-
     await negotiation.resume_all(ctx)
-    if importlib.util.find_spec("connector.transfer") is not None:
-        from connector import transfer
-
-        await transfer.resume_all(ctx)
+    await transfer.resume_all(ctx)
 
 
 def _server(app: FastAPI, hostport: str, settings: Settings) -> uvicorn.Server:
