@@ -41,6 +41,7 @@ from connector.protocol.processing import (
     new_pid,
     party_from_json,
     party_to_json,
+    peer_pid_hook,
     utcnow,
 )
 from connector.protocol.schemas import validate_message
@@ -607,30 +608,6 @@ async def resume_all(ctx: ConnectorContext) -> None:
         await advance(ctx, negotiation_id)
 
 
-def _on_request_delivered(ctx: ConnectorContext) -> Any:
-    """Consumer: the provider's 201 answer to our first request carries its providerPid."""
-    def hook(row: OutboxRow, response: Any) -> None:
-        if not isinstance(response, dict) or not response.get("providerPid"):
-            return
-        with ctx.extras["locks"](row.process_id), ctx.sessions.begin() as session:
-            neg = session.get(NegotiationRow, row.process_id)
-            if neg is not None and neg.role == "consumer" and neg.provider_pid is None:
-                neg.provider_pid = str(response["providerPid"])
-    return hook
-
-
-def _on_offer_delivered(ctx: ConnectorContext) -> Any:
-    """Provider: the consumer's 201 answer to our first offer carries its consumerPid."""
-    def hook(row: OutboxRow, response: Any) -> None:
-        if not isinstance(response, dict) or not response.get("consumerPid"):
-            return
-        with ctx.extras["locks"](row.process_id), ctx.sessions.begin() as session:
-            neg = session.get(NegotiationRow, row.process_id)
-            if neg is not None and neg.role == "provider" and neg.consumer_pid is None:
-                neg.consumer_pid = str(response["consumerPid"])
-    return hook
-
-
 def _on_failed(ctx: ConnectorContext) -> Any:
     """A message that could not be delivered for good ends the negotiation locally, with the reason."""
     def hook(row: OutboxRow, status: int | None, detail: str) -> None:
@@ -658,6 +635,6 @@ def _remote_reason(detail: str) -> str | None:
 
 def register(ctx: ConnectorContext) -> None:
     """Hook this module into the outbox (called once when the context is built)."""
-    ctx.outbox.on_delivered("ContractRequestMessage", _on_request_delivered(ctx))
-    ctx.outbox.on_delivered("ContractOfferMessage", _on_offer_delivered(ctx))
+    ctx.outbox.on_delivered("ContractRequestMessage", peer_pid_hook(ctx, NegotiationRow, "consumer", "providerPid"))
+    ctx.outbox.on_delivered("ContractOfferMessage", peer_pid_hook(ctx, NegotiationRow, "provider", "consumerPid"))
     ctx.outbox.on_failed("negotiation", _on_failed(ctx))

@@ -36,6 +36,7 @@ from connector.protocol.processing import (
     new_pid,
     party_from_json,
     party_to_json,
+    peer_pid_hook,
     utcnow,
 )
 from connector.protocol.schemas import validate_message
@@ -481,17 +482,6 @@ async def resume_all(ctx: ConnectorContext) -> None:
         await advance(ctx, transfer_id)
 
 
-def _on_request_delivered(ctx: ConnectorContext) -> Any:
-    def hook(row: OutboxRow, response: Any) -> None:
-        if not isinstance(response, dict) or not response.get("providerPid"):
-            return
-        with ctx.extras["locks"](row.process_id), ctx.sessions.begin() as session:
-            tp = session.get(TransferRow, row.process_id)
-            if tp is not None and tp.role == "consumer" and tp.provider_pid is None:
-                tp.provider_pid = str(response["providerPid"])
-    return hook
-
-
 def _on_failed(ctx: ConnectorContext) -> Any:
     def hook(row: OutboxRow, status: int | None, detail: str) -> None:
         try:
@@ -510,7 +500,7 @@ def _on_failed(ctx: ConnectorContext) -> Any:
 
 
 def register(ctx: ConnectorContext) -> None:
-    ctx.outbox.on_delivered("TransferRequestMessage", _on_request_delivered(ctx))
+    ctx.outbox.on_delivered("TransferRequestMessage", peer_pid_hook(ctx, TransferRow, "consumer", "providerPid"))
     ctx.outbox.on_failed("transfer", _on_failed(ctx))
 
 

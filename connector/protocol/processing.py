@@ -131,3 +131,22 @@ def handle_once(sessions: sessionmaker[Session], digest: str, handler: Callable[
 def _replay(seen: InboundRow) -> Answer:
     body = json.loads(seen.response) if seen.response else None
     return Answer(seen.status, body, seen.process_id)
+
+
+def peer_pid_hook(ctx: Any, table: Any, role: str, key: str) -> Callable[[Any, Any], None]:
+    """An outbox delivery hook: the counterparty's 201 answer to our first message names its pid (``key``).
+
+    ``table`` is the process table (negotiations or transfers); the pid is recorded once, on our ``role``'s
+    process, so later messages can address the counterparty's side of the process.
+    """
+    attr = "provider_pid" if key == "providerPid" else "consumer_pid"
+
+    def hook(row: Any, response: Any) -> None:
+        if not isinstance(response, dict) or not response.get(key):
+            return
+        with ctx.extras["locks"](row.process_id), ctx.sessions.begin() as session:
+            process = session.get(table, row.process_id)
+            if process is not None and process.role == role and getattr(process, attr) is None:
+                setattr(process, attr, str(response[key]))
+
+    return hook
