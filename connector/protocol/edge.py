@@ -75,6 +75,18 @@ async def authenticate(request: Request, ctx: ConnectorContext) -> Party:
 DSP_ERRORS: tuple[type[Exception], ...] = (ConnectorError, PolicyError, IdentityError)
 
 
+def error_pids(message: dict[str, Any], path_pid_value: str | None, path_pid: str | None) -> tuple[str, str]:
+    """(providerPid, consumerPid) for an error body: the message's, with the pid from the URL path filling
+    in the side the message did not name (the error schemas require both)."""
+    provider_pid, consumer_pid = message.get("providerPid"), message.get("consumerPid")
+    if path_pid_value and not isinstance(provider_pid if path_pid == "providerPid" else consumer_pid, str):
+        if path_pid == "providerPid":
+            provider_pid = path_pid_value
+        else:
+            consumer_pid = path_pid_value
+    return str(provider_pid or ""), str(consumer_pid or "")
+
+
 def dsp_error(error_type: str, exc: Exception, *, provider_pid: str | None = None,
               consumer_pid: str | None = None) -> JSONResponse:
     """A ContractNegotiationError / TransferError / CatalogError body with ``code`` and ``reason``."""

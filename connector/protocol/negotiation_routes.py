@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from connector import negotiation as neg
-from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_message
+from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, error_pids, read_message
 from connector.protocol.processing import Answer, handle_once, message_digest
 from connector.storage.tables_protocol import NegotiationRow
 from connector.trust import Party
@@ -66,12 +66,8 @@ def create_negotiation_router(ctx: ConnectorContext) -> APIRouter:
 
             answer, new = await run_in_threadpool(work)
         except DSP_ERRORS as exc:
-            provider_pid, consumer_pid = message.get("providerPid"), message.get("consumerPid")
-            if lock_key and not isinstance(provider_pid if path_pid == "providerPid" else consumer_pid, str):
-                provider_pid, consumer_pid = ((lock_key, consumer_pid) if path_pid == "providerPid"
-                                              else (provider_pid, lock_key))
-            return dsp_error(ERROR_TYPE, exc, provider_pid=str(provider_pid or ""),
-                             consumer_pid=str(consumer_pid or ""))
+            provider_pid, consumer_pid = error_pids(message, lock_key, path_pid)
+            return dsp_error(ERROR_TYPE, exc, provider_pid=provider_pid, consumer_pid=consumer_pid)
         if new:
             ctx.outbox.wake()
             if answer.process_id:
