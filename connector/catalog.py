@@ -22,6 +22,7 @@ from connector import jsonld
 from connector.assets import Asset, AssetStore
 from connector.errors import NotFoundError
 from connector.offers import ContractDefinition, ContractDefinitionStore, PolicyDefinition, PolicyDefinitionStore
+from connector.policy_placeholders import fill_placeholders, fill_policy
 from connector.querying import Criterion, QueryError, criteria_from_nodes
 from policies import Policy, Request, StateOfWorld, evaluate, parse_policy
 from policies.errors import PolicyError
@@ -128,7 +129,8 @@ def data_service(ctx: Any) -> dict[str, Any]:
 def offer_json(ctx: Any, definition: ContractDefinition, asset: Asset, contract: PolicyDefinition, *,
                with_target: bool = False) -> dict[str, Any]:
     """The contract policy as the ``Offer`` for ``asset`` (catalog form: no ``target``; message form: with it)."""
-    body = {k: v for k, v in contract.policy.items() if k not in ("@context", "target", "assigner", "assignee")}
+    policy = fill_placeholders(contract.policy, provider=ctx.did, asset=asset.id)  # library templates
+    body = {k: v for k, v in policy.items() if k not in ("@context", "target", "assigner", "assignee")}
     body["@id"] = offer_id(definition.id, asset.id, contract.policy_hash)
     body["@type"] = "Offer"
     body["assigner"] = ctx.did
@@ -179,6 +181,7 @@ def _now(ctx: Any) -> datetime:
 def access_permits(ctx: Any, policy: Policy, party: CatalogParty, asset: Asset, now: datetime | None = None) -> bool:
     """Does ``policy`` let ``party`` use ``asset`` now? A policy error counts as "no" (and is logged)."""
     request = Request(action="use", target=asset.id, assignee=party.did, assigner=ctx.did)
+    policy = fill_policy(policy, provider=ctx.did, asset=asset.id)  # a library template's placeholders
     try:
         state = StateOfWorld(now=now or _now(ctx), facts=dict(party.facts or {}),
                              credentials=tuple(party.credentials or ()), asset=asset.policy_facts())
