@@ -309,6 +309,9 @@ class AuditLog:
         self._url = str(bind.url)
         self._is_pg = getattr(getattr(bind, "dialect", None), "name", "") == "postgresql"
         self._lock = _engine_lock(self._url)
+        # WHY a kept connection (SQLite only): appends are serialised by ``_lock`` anyway, and a pool
+        # checkout/check-in (with its reset) cost more than the append itself on the data path.
+        self._conn: Any = None
 
     @classmethod
     def for_wallet(cls, sessions: sessionmaker[Session], wallet: Any, **kwargs: Any) -> AuditLog:
@@ -344,10 +347,13 @@ class AuditLog:
         """
         dbapi = self._engine.dialect.loaded_dbapi
         with self._lock:
-            try:
-                raw = self._engine.raw_connection()
-            except SQLAlchemyError as exc:
-                raise AuditError(f"cannot open the audit trail: {exc.__class__.__name__}", status=503) from exc
+            raw = self._conn
+            if raw is None:
+                try:
+                    raw = self._engine.raw_connection()
+                except SQLAlchemyError as exc:
+                    raise AuditError(f"cannot open the audit trail: {exc.__class__.__name__}", status=503) from exc
+            keep = not self._is_pg
             cursor = raw.cursor()
             try:
                 if self._is_pg:
@@ -365,7 +371,9 @@ class AuditLog:
                 self._head = None
                 raise ChainConflict() from None
             except dbapi.Error as exc:
-                raw.rollback()
+                keep = False  # the connection may be broken: the next append opens a fresh one
+                with contextlib.suppress(dbapi.Error):
+                    raw.rollback()
                 self._head = None
                 raise AuditError(f"cannot write the audit trail: {exc.__class__.__name__}: {exc}",
                                  status=503) from exc
@@ -374,7 +382,11 @@ class AuditLog:
                 raise
             finally:
                 cursor.close()
-                raw.close()
+                if keep:
+                    self._conn = raw
+                else:
+                    self._conn = None
+                    raw.close()
             self._head = tx.head
         if self._signer is not None and tx.entries and (
                 tx.entries[-1].seq // self._every > (tx.entries[0].seq - 1) // self._every):
@@ -400,8 +412,12 @@ class AuditLog:
         return jws
 
     def close(self) -> None:
-        """Write a final checkpoint; call on shutdown."""
+        """Write a final checkpoint and give back the kept connection; call on shutdown."""
         self.checkpoint()
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     def store_receipt(self, jws: str, signer_key: KeyPair, *, role: str = "received",
                       expect_transfer: str | None = None) -> Receipt:

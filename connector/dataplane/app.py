@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,13 +25,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.dataplane.errors import DataPlaneError, TokenInvalid
-from connector.dataplane.service import DUTY_HEADER, DataPlane
+from connector.dataplane.service import DUTY_HEADER, DataPlane, Release
 from connector.errors import ConnectorError
 from connector.logs import CORRELATION_HEADER, correlation
 from identity.errors import IdentityError
 from policies.errors import PolicyError
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("pactum.dataplane")
 
 
 def problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
@@ -39,7 +41,10 @@ def problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
 
 
 def _bearer(request: Request) -> str | None:
-    value = request.headers.get("authorization")
+    return _bearer_value(request.headers.get("authorization"))
+
+
+def _bearer_value(value: str | None) -> str | None:
     if not value:
         return None
     scheme, _, token = value.partition(" ")
@@ -92,6 +97,42 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send_with_id)
 
 
+DATA_PREFIX = "/data/"
+_CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
+
+
+class DataPortApp(FastAPI):
+    """FastAPI for every route, except that ``GET /data/...`` goes straight to :attr:`data_endpoint`.
+
+    WHY: the data request is the one path served thousands of times per second; FastAPI's middleware
+    stack (error, telemetry, body-limit, exception and exit-stack layers, routing) cost about as much CPU as
+    Pactum's own checks there. The direct path keeps the same behaviour: correlation id in and out,
+    problem+json for every refusal, and every check in :meth:`DataPlane.release`.
+    """
+
+    data_endpoint: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.data_endpoint
+        if (endpoint is not None and scope["type"] == "http" and scope["method"] == "GET"
+                and scope["path"].startswith(DATA_PREFIX)):
+            await endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    """The problem+json answer for an error raised while serving (the same mapping as the app's handlers)."""
+    if isinstance(exc, ConnectorError):
+        return problem(exc.status, exc.__class__.__name__, str(exc), exc.code)
+    if isinstance(exc, IdentityError):
+        return problem(400, exc.__class__.__name__, str(exc), getattr(exc, "code", "identity_error"))
+    if isinstance(exc, PolicyError):
+        return problem(422, exc.__class__.__name__, str(exc), getattr(exc, "code", "policy_error"))
+    log.exception("data request failed unexpectedly")
+    return problem(500, "Internal error", "the data plane failed to serve this request", "internal_error")
+
+
 def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, monitor: bool = False) -> FastAPI:
     """The data-port app over an existing :class:`DataPlane`.
 
@@ -114,7 +155,7 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, mo
             await dataplane.drain()
             dataplane.audit.close()
 
-    app = FastAPI(title="Pactum data plane", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = DataPortApp(title="Pactum data plane", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.dataplane = dataplane
 
     app.add_middleware(CorrelationMiddleware)
@@ -136,8 +177,10 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, mo
         return problem(exc.status_code, "HTTP error", str(exc.detail), "http_error")
 
     async def serve(request: Request, transfer_id: str, path: str | None) -> Response:
-        release = await dataplane.release(transfer_id, _bearer(request), sub_path=path,
-                                          range_header=request.headers.get("range"))
+        return await serve_release(await dataplane.release(transfer_id, _bearer(request), sub_path=path or None,
+                                                           range_header=request.headers.get("range")))
+
+    async def serve_release(release: Release) -> Response:
         body = release.body
         headers: dict[str, str] = {"X-Pactum-Uses": str(release.grant.uses)}
         status = 200
@@ -157,8 +200,32 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, mo
     async def data(request: Request) -> Response:
         return await serve(request, request.path_params["transfer_id"], request.path_params.get("path"))
 
-    app.add_route("/data/{transfer_id}", data, methods=["GET"])
+    app.add_route("/data/{transfer_id}", data, methods=["GET"])  # HEAD (and GET if the fast path is off)
     app.add_route("/data/{transfer_id}/{path:path}", data, methods=["GET"])
+
+    async def data_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        raw_corr = headers.get(_CORRELATION_KEY)
+        corr = raw_corr.decode("latin-1") if raw_corr else uuid.uuid4().hex
+        transfer_id, _, sub_path = scope["path"][len(DATA_PREFIX):].partition("/")
+        with correlation(corr):
+            response: Response
+            try:
+                if not transfer_id:
+                    raise DataPlaneError("name a transfer: /data/{transferId}[/{path}]", code="not_found",
+                                         status=404)
+                auth = headers.get(b"authorization")
+                rng = headers.get(b"range")
+                response = await serve_release(
+                    await dataplane.release(transfer_id, _bearer_value(auth.decode("latin-1") if auth else None),
+                                            sub_path=sub_path or None,
+                                            range_header=rng.decode("latin-1") if rng else None))
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a problem+json answer
+                response = error_response(exc)
+            response.headers[CORRELATION_HEADER] = corr
+            await response(scope, receive, send)
+
+    app.data_endpoint = data_endpoint
 
     @app.post("/token")
     async def refresh(request: Request) -> JSONResponse:

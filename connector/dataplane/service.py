@@ -203,6 +203,7 @@ class DataPlane:
         self._transfers: dict[str, TransferInfo] = {}
         self._local_state: dict[str, tuple[str, str | None]] = {}
         self._fields: dict[str, FieldRule | None] = {}
+        self._locations: dict[str, dict[str, Any]] = {}
         self._events: dict[str, tuple[Event, ...]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.monitor_wakeup: Callable[[], None] | None = None  # set by the policy monitor
@@ -300,6 +301,7 @@ class DataPlane:
         self._transfers[transfer.transfer_id] = transfer
         self._local_state[transfer.transfer_id] = ("active", None)
         self._fields.pop(transfer.transfer_id, None)
+        self._locations.pop(transfer.transfer_id, None)
         if self.monitor_wakeup:
             self.monitor_wakeup()
 
@@ -394,6 +396,18 @@ class DataPlane:
             self._local_state[transfer_id] = cached
         return cached
 
+    def _state_statement(self) -> FastStatement | None:
+        statement = getattr(self.states, "state_statement", None)
+        return statement if isinstance(statement, FastStatement) else None
+
+    def _location(self, transfer: TransferInfo) -> dict[str, Any]:
+        """The asset's concrete location (static per transfer, so resolved once); a fresh copy per request."""
+        cached = self._locations.get(transfer.transfer_id)
+        if cached is None:
+            cached = resolve_address(transfer.asset.data_address, self.data_sources)
+            self._locations[transfer.transfer_id] = cached
+        return dict(cached)
+
     def _field_rule(self, transfer: TransferInfo) -> FieldRule | None:
         """Fields the agreement's anonymize duties require hiding (static per agreement, so cached)."""
         if transfer.transfer_id not in self._fields:
@@ -458,7 +472,7 @@ class DataPlane:
         state, why = self._state(transfer_id)
         if state != "active":
             raise self._refuse(TransferNotActive(f"transfer is {state}: {why}"), transfer_id, transfer)
-        if self.states is not None:
+        if self.states is not None and self._state_statement() is None:  # else read in count_use's commit
             dsp_state = await _maybe_await(self.states.state_of(transfer_id))
             if dsp_state != STARTED:
                 raise self._refuse(TransferNotActive(f"transfer is {dsp_state or 'unknown'}, not {STARTED}"),
@@ -488,7 +502,7 @@ class DataPlane:
         Returns the concrete location; for a folder it carries the checked file (``resolved``), which is
         what gets opened, so the path is resolved once per request.
         """
-        location = resolve_address(transfer.asset.data_address, self.data_sources)
+        location = self._location(transfer)
         if location["type"] == "folder":
             location["resolved"] = str(safe_join(Path(str(location["path"])),
                                                  sub_path or location.get("subPath") or ""))
@@ -504,8 +518,10 @@ class DataPlane:
         """Count one use and log the decision in ONE transaction; rolled back (nothing changed) on refusal.
 
         The count is a single ``UPDATE ... SET used = used + 1 WHERE used < limit`` (atomic on SQLite and
-        PostgreSQL under concurrent requests); the policy is then evaluated at the new count.
+        PostgreSQL under concurrent requests); the policy is then evaluated at the new count. When the state
+        machine offers a ``state_statement``, the DSP state is read in the same transaction (STARTED or refused).
         """
+        state_statement = self._state_statement()
         for attempt in range(3):
             try:
                 with self.audit.transaction() as tx:
@@ -513,6 +529,11 @@ class DataPlane:
                     uses = row[0] if row else None
                     if uses is None:
                         raise UsageExhausted("the agreement's permitted number of uses is used up")
+                    if state_statement is not None:  # after the UPDATE: read under the write lock
+                        found = tx.execute(state_statement, {"transfer": transfer.transfer_id})
+                        dsp_state = found[0] if found else None
+                        if dsp_state != STARTED:
+                            raise TransferNotActive(f"transfer is {dsp_state or 'unknown'}, not {STARTED}")
                     report = self.evaluate(transfer, int(uses), now)
                     if report.decision != "permit":
                         reasons = "; ".join(report.reasons[:3]) or "the agreement policy does not permit this use"

@@ -58,7 +58,13 @@ class TransferInfo:
 
 
 class TransferStates(Protocol):
-    """E's view of the transfer state machine: the DSP state of a transfer ("STARTED", "SUSPENDED", ...)."""
+    """E's view of the transfer state machine: the DSP state of a transfer ("STARTED", "SUSPENDED", ...).
+
+    An implementation whose states live in the data plane's own database may also offer
+    ``state_statement``: a :class:`connector.audit.FastStatement` selecting the state of the transfer bound
+    as ``:transfer``. The data plane then reads the state inside the transaction that counts the use, so the
+    check and the count are one atomic step and cost one indexed read instead of a separate session.
+    """
 
     def state_of(self, transfer_id: str) -> str | None: ...
 
