@@ -102,7 +102,8 @@ async def resume_processes(ctx: ConnectorContext) -> None:
 def _server(app: FastAPI, hostport: str, settings: Settings) -> uvicorn.Server:
     host, _, port = hostport.rpartition(":")
     config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5, limit_concurrency=2000)
+                            lifespan="on", timeout_graceful_shutdown=5, limit_concurrency=2000,
+                            ssl_certfile=settings.tls.cert_file, ssl_keyfile=settings.tls.key_file)
     server = uvicorn.Server(config)
     # serve() owns SIGTERM/SIGINT for all four servers; uvicorn must not install (and later re-raise) its own
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
@@ -169,4 +170,19 @@ def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run(settings, stop=stop)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:
+        runner.run(main())
+
+
+def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when installed (less CPU per request on every port), else asyncio's own.
+
+    The servers run inside this loop, so uvicorn's own ``loop`` setting never applies; its ``http="auto"``
+    already picks httptools when installed.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
