@@ -67,6 +67,9 @@ TRANSITIONS: dict[str, dict[Role, dict[str | None, str]]] = {
 # operator steps -> event (``resume`` is a start from SUSPENDED)
 STEPS = ("start", "complete", "suspend", "resume", "terminate")
 MESSAGE_PATHS = {"start": "start", "complete": "completion", "suspend": "suspension", "terminate": "termination"}
+# consumer, PULL: we resumed (sent TransferStartMessage); the provider's own TransferStartMessage with a fresh
+# dataAddress is expected next (our old EDR's tokens were revoked when the transfer was suspended)
+AWAITING_ADDRESS = "await_data_address"
 
 
 def next_state(state: str | None, event: str, sender: Role) -> str:
@@ -206,6 +209,24 @@ def provider_receive_request(ctx: ConnectorContext, session: Session, party: Par
     return Answer(201, process_body(row), pid)
 
 
+def _receive_fresh_address(row: TransferRow, message: Mapping[str, Any]) -> Answer:
+    """Consumer: the provider's TransferStartMessage answering our resume of a PULL, with a fresh dataAddress.
+
+    WHY accepted in STARTED: DSP 2025-1 lets the consumer move SUSPENDED -> STARTED with its own
+    TransferStartMessage, but only the provider's TransferStartMessage carries the dataAddress a pull needs
+    ("MUST be provided if the current transfer is a pull transfer"); its resulting state, STARTED, is the state
+    we are already in. We take it only while waiting for it (after our own resume), never otherwise.
+    """
+    address = message.get("dataAddress")
+    if not isinstance(address, Mapping) or not address.get("endpoint"):
+        raise MessageInvalid("a TransferStartMessage answering a resumed pull transfer must carry the dataAddress",
+                             code="data_address_missing")
+    row.data_address = json.dumps(address)
+    _set_state(row, STARTED, pending="store_edr")
+    log.info("transfer %s: fresh dataAddress from the provider after our resume", row.id)
+    return Answer(200, None, row.id)
+
+
 def _purpose_of(message: Mapping[str, Any]) -> str | None:
     """The purpose a consumer stated in its TransferRequestMessage (Pactum's extension property)."""
     purpose = message.get(PURPOSE_PROPERTY)
@@ -230,6 +251,8 @@ def receive_message(ctx: ConnectorContext, session: Session, party: Party, messa
         if theirs is not None and mine is not None and theirs != mine:
             raise ProcessNotFound(f"{key} {theirs!r} does not belong to this transfer", code="pid_mismatch")
     sender: Role = "consumer" if row.role == "provider" else "provider"
+    if event == "start" and row.role == "consumer" and row.state == STARTED and row.pending == AWAITING_ADDRESS:
+        return _receive_fresh_address(row, message)
     new_state = next_state(row.state, event, sender)
     if row.provider_pid is None:
         row.provider_pid = message.get("providerPid")
@@ -307,6 +330,8 @@ def _plan(ctx: ConnectorContext, transfer_id: str, step: str, operator: bool) ->
         raise NotFoundError(f"no transfer process {transfer_id!r}", code="transfer_not_found")
     if step in ("store_edr", "reactivate"):
         return _Plan(row, step) if row.pending == step else None
+    if step == AWAITING_ADDRESS:
+        return None  # nothing to do here: the provider's message moves it on
     allowed = allowed_steps(row)
     if step not in allowed:
         raise StepNotAllowed(f"'{step}' is not possible for this {row.role} transfer in state {row.state}"
@@ -385,6 +410,8 @@ async def run_step(ctx: ConnectorContext, transfer_id: str, step: str, *, body: 
             return started
         data_address = await ctx.dataplane.start(info)
         if event == "reactivate":
+            if data_address is not None:  # PULL: the consumer needs the fresh EDR (the old tokens are revoked)
+                return await asyncio.to_thread(_send_fresh_address, ctx, transfer_id, data_address)
             return await asyncio.to_thread(_clear_pending, ctx, transfer_id, "reactivate")
     return await asyncio.to_thread(_commit, ctx, transfer_id, event, args, data_address)
 
@@ -405,7 +432,9 @@ def _commit(ctx: ConnectorContext, transfer_id: str, event: str, args: Mapping[s
             fields.update(code=code, reason=[reason])
         message_type = {"start": "TransferStartMessage", "complete": "TransferCompletionMessage",
                         "suspend": "TransferSuspensionMessage", "terminate": "TransferTerminationMessage"}[event]
-        _set_state(row, new_state)
+        resumed_pull = (event == "start" and role == "consumer" and row.state == SUSPENDED
+                        and row.transfer_type.endswith("PULL"))
+        _set_state(row, new_state, pending=AWAITING_ADDRESS if resumed_pull else None)
         peer_pid = row.consumer_pid if role == "provider" else row.provider_pid
         if peer_pid:
             _send(ctx, session, row, _message(message_type, row, **fields), _peer_url(row, MESSAGE_PATHS[event]))
@@ -413,6 +442,21 @@ def _commit(ctx: ConnectorContext, transfer_id: str, event: str, args: Mapping[s
     ctx.outbox.wake()
     if role == "provider" and event in ("suspend", "terminate", "complete"):
         _dataplane_follow(ctx, row)
+    return row
+
+
+def _send_fresh_address(ctx: ConnectorContext, transfer_id: str, data_address: dict[str, Any]) -> TransferRow:
+    """Provider: after the consumer resumed a PULL, send our TransferStartMessage with the fresh dataAddress."""
+    with ctx.extras["locks"](transfer_id), ctx.sessions.begin() as session:
+        row = load(session, transfer_id)
+        if row.pending == "reactivate":
+            row.pending = None
+        if row.state != STARTED:  # suspended or ended again meanwhile: the address is of no use any more
+            return row
+        _send(ctx, session, row, _message("TransferStartMessage", row, dataAddress=data_address),
+              _peer_url(row, MESSAGE_PATHS["start"]))
+        log.info("transfer %s: fresh dataAddress sent to the consumer after its resume", row.id)
+    ctx.outbox.wake()
     return row
 
 
@@ -465,7 +509,7 @@ async def advance(ctx: ConnectorContext, transfer_id: str) -> None:
     step = row.pending
     if not step or row.state in FINAL:
         return
-    if step not in ("store_edr", "reactivate") and row.approval != "auto":
+    if step == AWAITING_ADDRESS or (step not in ("store_edr", "reactivate") and row.approval != "auto"):
         return
     try:
         await run_step(ctx, transfer_id, step)
@@ -553,5 +597,13 @@ def dataplane_hooks(ctx: ConnectorContext) -> dict[str, Any]:
     async def terminate_transfers(agreement_id: str, reason: str) -> None:
         await for_agreement(agreement_id, "terminate", reason)
 
+    async def fail_transfer(transfer_id: str, step: str, code: str, reason: str) -> None:
+        """The data plane could not serve this transfer (e.g. a PUSH the agreement refused): end it properly,
+        which tells the consumer (DSP message with code and reason) and keeps the reason on both sides."""
+        row = await asyncio.to_thread(get_transfer, ctx, transfer_id)
+        if row.state != STARTED:
+            return  # already moved on (completed, suspended or terminated by someone else)
+        await run_step(ctx, transfer_id, step, body={"code": code, "reason": reason}, operator=True)
+
     return {"states": ProcessStates(ctx), "on_complete": on_complete, "suspend_transfers": suspend_transfers,
-            "terminate_transfers": terminate_transfers}
+            "terminate_transfers": terminate_transfers, "fail_transfer": fail_transfer}

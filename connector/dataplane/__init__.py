@@ -14,6 +14,7 @@ from connector.dataplane.sinks import FileSink, HttpSink, Sink
 from connector.dataplane.types import (
     HTTP_ENDPOINT_TYPE,
     AssetInfo,
+    FailHook,
     RevocationCheck,
     TransferInfo,
     TransferResult,
@@ -21,6 +22,6 @@ from connector.dataplane.types import (
 )
 
 __all__ = [
-    "HTTP_ENDPOINT_TYPE", "AssetInfo", "DataPlane", "DataPlaneError", "FileSink", "Grant", "HttpSink",
+    "HTTP_ENDPOINT_TYPE", "AssetInfo", "DataPlane", "DataPlaneError", "FailHook", "FileSink", "Grant", "HttpSink",
     "RevocationCheck", "Sink", "TransferInfo", "TransferResult", "TransferStates", "create_app", "create_data_app",
 ]

@@ -53,6 +53,7 @@ from connector.dataplane.types import (
     HTTP_ENDPOINT_TYPE,
     STARTED,
     AssetInfo,
+    FailHook,
     OnComplete,
     RevocationCheck,
     SuspendHook,
@@ -180,6 +181,7 @@ class DataPlane:
         on_complete: OnComplete | None = None,
         suspend_transfers: SuspendHook | None = None,
         terminate_transfers: TerminateHook | None = None,
+        fail_transfer: FailHook | None = None,
         token_lifetime: int = 600,
         fulfilment_grace: timedelta = timedelta(minutes=15),
     ) -> None:
@@ -198,6 +200,7 @@ class DataPlane:
         self.on_complete = on_complete
         self.suspend_transfers = suspend_transfers
         self.terminate_transfers = terminate_transfers
+        self.fail_transfer = fail_transfer
         self.fulfilment_grace = fulfilment_grace
         self.tokens = TokenService(sessions, key, kid=kid, issuer=did, access_lifetime=token_lifetime)
         self._transfers: dict[str, TransferInfo] = {}
@@ -647,6 +650,11 @@ class DataPlane:
             headers[CORRELATION_HEADER] = corr
         headers[DUTY_HEADER] = f"{self.data_url}/duties/{transfer.transfer_id}/fulfilment"
         try:
+            if self.revocation is not None:
+                revoked = await _maybe_await(self.revocation(transfer.consumer_did, transfer.credentials))
+                if revoked:
+                    raise self._refuse(AccessRefused(f"counterparty credentials no longer valid: {revoked}",
+                                                     code="credentials_revoked"), transfer.transfer_id, transfer)
             grant = self.count_use(transfer)
             body, transform = await self.open_release(grant, None, None)
             chunks = transform(body.chunks) if transform else body.chunks
@@ -670,10 +678,34 @@ class DataPlane:
             if on_complete is not None:
                 await _maybe_await(on_complete(transfer.transfer_id, digest.value, digest.size))
         except (ConnectorError, httpx.HTTPError, ValueError) as exc:
-            log.warning("push of transfer %s failed: %s", transfer.transfer_id, exc)
-            self.audit.record("data.push_failed", process_id=transfer.transfer_id,
-                              agreement_id=transfer.agreement_id, counterparty=transfer.consumer_did,
-                              decision="deny" if isinstance(exc, AccessRefused) else None, reason=str(exc))
+            await self._push_failed(transfer, exc)
+
+    async def _push_failed(self, transfer: TransferInfo, exc: Exception) -> None:
+        """A PUSH that cannot go on ends the transfer, with the reason on record and told to the consumer.
+
+        Revoked credentials suspend (they may be reinstated; every transfer of the agreement, as on a pull);
+        anything else - the agreement refusing the use, the consumer's endpoint failing - terminates.
+        """
+        code = exc.code if isinstance(exc, ConnectorError) else "push_failed"
+        reason = str(exc) if isinstance(exc, ConnectorError) else f"push failed: {exc.__class__.__name__}: {exc}"
+        refused = isinstance(exc, AccessRefused | UsageExhausted)
+        log.warning("push of transfer %s failed: %s", transfer.transfer_id, reason)
+        self.audit.record("data.push_failed", process_id=transfer.transfer_id, agreement_id=transfer.agreement_id,
+                          counterparty=transfer.consumer_did, decision="deny" if refused else None, code=code,
+                          reason=reason)
+        if isinstance(exc, TransferNotActive):
+            return  # suspended or ended meanwhile: the state machine has already moved the transfer on
+        if code == "credentials_revoked":
+            await self.suspend_agreement(transfer.agreement_id, reason)
+            return
+        if self.fail_transfer is None:
+            self.terminate(transfer.transfer_id, reason)
+            return
+        try:
+            await _maybe_await(self.fail_transfer(transfer.transfer_id, "terminate", code, reason))
+        except ConnectorError as hook_error:
+            log.warning("terminating transfer %s failed: %s", transfer.transfer_id, hook_error)
+            self.terminate(transfer.transfer_id, reason)
 
     async def drain(self) -> None:
         """Wait for running push tasks (tests and shutdown)."""

@@ -81,6 +81,10 @@ SuspendHook = Callable[[str, str], "None | Awaitable[None]"]
 TerminateHook = Callable[[str, str], "None | Awaitable[None]"]
 """(agreement id, reason): E terminates every running transfer of the agreement."""
 
+FailHook = Callable[[str, str, str, str], "None | Awaitable[None]"]
+"""(transfer id, step "terminate" or "suspend", code, reason): the data plane could not serve a transfer it was
+started for (a PUSH refused by the agreement, or undeliverable); E moves it on and tells the counterparty."""
+
 
 @dataclass(frozen=True)
 class TransferResult:
