@@ -18,8 +18,12 @@ Run: ``.venv/bin/python bench/dataplane.py [--size-mib 1024] [--small-seconds 5]
    The data plane's transfer is backed by a real DSP transfer row, so the per-request STARTED check is
    the connector's own (read in the counting transaction).
 
+   A third figure, a bare Starlette ``Response`` of the same 1 KiB from memory, is the floor of the stack:
+   what any request costs before a file is opened or anything is checked.
+
 Ends with ``RESULT`` lines: dataplane_pull_ratio, dataplane_rss_growth_mib, dataplane_small_requests_per_s,
-dataplane_small_vs_fileresponse.
+dataplane_small_vs_fileresponse, dataplane_small_fileresponse_per_s, dataplane_small_bare_response_per_s,
+dataplane_small_vs_bare_response.
 """
 
 from __future__ import annotations
@@ -66,13 +70,18 @@ def serve_file(folder: str, port: int) -> None:
     """The baseline: Starlette's FileResponse, nothing else."""
     import uvicorn
     from starlette.applications import Starlette
-    from starlette.responses import FileResponse
+    from starlette.responses import FileResponse, Response
     from starlette.routing import Route
 
     async def handler(request: Any) -> FileResponse:
         return FileResponse(os.path.join(folder, request.path_params["name"]))
 
-    app = Starlette(routes=[Route("/files/{name}", handler)])
+    small = Path(folder, "small.bin").read_bytes()
+
+    async def from_memory(_request: Any) -> Response:
+        return Response(small, media_type="application/octet-stream")
+
+    app = Starlette(routes=[Route("/files/{name}", handler), Route("/memory/small.bin", from_memory)])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **server_stack())
 
 
@@ -263,9 +272,10 @@ def main() -> None:
                 rss_growth = max(rss_growth, peak - before)
 
             # alternating rounds, so a burst of other load on a shared machine hits both servers alike
-            small = {"base": [0, 0.0, 0.0], "dp": [0, 0.0, 0.0]}  # requests, server CPU-s, wall s
+            small = {"base": [0, 0.0, 0.0], "dp": [0, 0.0, 0.0], "mem": [0, 0.0, 0.0]}  # requests, CPU-s, wall s
             targets = {"base": (baseline.pid, f"http://127.0.0.1:{base_port}/files/small.bin", {}),
-                       "dp": (dataplane.pid, f"{edr['endpoint']}/small.bin", auth)}
+                       "dp": (dataplane.pid, f"{edr['endpoint']}/small.bin", auth),
+                       "mem": (baseline.pid, f"http://127.0.0.1:{base_port}/memory/small.bin", {})}
             for _ in range(args.small_rounds):
                 for name, (pid, url, headers) in targets.items():
                     cpu0 = cpu_seconds(pid)
@@ -275,7 +285,9 @@ def main() -> None:
                     small[name][2] += done / rate
             base_per_core = small["base"][0] / max(small["base"][1], 1e-9)
             per_core = small["dp"][0] / max(small["dp"][1], 1e-9)
+            mem_per_core = small["mem"][0] / max(small["mem"][1], 1e-9)
             base_rps = small["base"][0] / small["base"][2]
+            mem_rps = small["mem"][0] / small["mem"][2]
             rps = small["dp"][0] / small["dp"][2]
         finally:
             stop_server(dataplane)
@@ -290,13 +302,18 @@ def main() -> None:
     print("1 KiB requests            per CPU-second of the server   wall-clock rate")
     print(f"  Pactum data plane       {per_core:8.0f}                       {rps:8.0f}/s")
     print(f"  bare FileResponse       {base_per_core:8.0f}                       {base_rps:8.0f}/s")
-    print(f"  ratio Pactum/bare       {per_core / base_per_core:8.2f}")
+    print(f"  bare Response (memory)  {mem_per_core:8.0f}                       {mem_rps:8.0f}/s")
+    print(f"  ratio Pactum/bare FileResponse {per_core / base_per_core:.2f}; "
+          f"Pactum/bare Response {per_core / mem_per_core:.2f}")
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
     print(f"RESULT dataplane_pull_ratio={dp_best / base_best:.2f}")
     print(f"RESULT dataplane_rss_growth_mib={rss_growth:.1f} MiB")
     print(f"RESULT dataplane_small_requests_per_s={per_core:.0f} 1/s")
     print(f"RESULT dataplane_small_vs_fileresponse={per_core / base_per_core:.2f}")
+    print(f"RESULT dataplane_small_fileresponse_per_s={base_per_core:.0f} 1/s")
+    print(f"RESULT dataplane_small_bare_response_per_s={mem_per_core:.0f} 1/s")
+    print(f"RESULT dataplane_small_vs_bare_response={per_core / mem_per_core:.2f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -206,7 +207,7 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, mo
     async def data_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         raw_corr = headers.get(_CORRELATION_KEY)
-        corr = raw_corr.decode("latin-1") if raw_corr else uuid.uuid4().hex
+        corr = raw_corr.decode("latin-1") if raw_corr else os.urandom(16).hex()  # 32 hex digits, as uuid4().hex
         transfer_id, _, sub_path = scope["path"][len(DATA_PREFIX):].partition("/")
         with correlation(corr):
             response: Response

@@ -229,7 +229,8 @@ class DataPlane:
             data_url=settings.data_url, audit=audit, http=ctx.http,
             data_folder=ctx.extras.get("data_folder") or Path(settings.keystore.path).parent / "received",
             data_sources=tuple(settings.data_sources), key_resolver=resolve_key,
-            revocation=StatusListRevocation(resolver, ctx.http, allow_http_hosts=loopback_http_hosts(settings)),
+            revocation=StatusListRevocation(resolver, ctx.http, allow_http_hosts=loopback_http_hosts(settings),
+                                            ttl=float(settings.trust.claims_cache_seconds)),
         )
         kwargs.update(overrides)
         return cls(**kwargs)
