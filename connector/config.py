@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.errors import ConfigError
+from identity.tls.settings import TlsFiles
 
 ENV_PREFIX = "PACTUM_"
 _TOP_KEYS = {"APPROVAL", "LOG_LEVEL", "TEST_HOOKS"}
@@ -174,22 +175,28 @@ class Settings(_Section):
     trust: Trust = Trust()
     management: Management = Management()
     limits: Limits = Limits()
+    tls: TlsFiles = TlsFiles()
     data_sources: list[DataSource] = Field(default_factory=list)
     approval: Literal["auto", "manual"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     test_hooks: bool = False
 
     @property
+    def scheme(self) -> str:
+        """``https`` when this connector serves TLS (``[tls] cert_file``), else ``http``."""
+        return "https" if self.tls.serves_https else "http"
+
+    @property
     def protocol_url(self) -> str:
-        return self.public.protocol_url or f"http://{self.listen.protocol}"
+        return self.public.protocol_url or f"{self.scheme}://{self.listen.protocol}"
 
     @property
     def data_url(self) -> str:
-        return self.public.data_url or f"http://{self.listen.data}"
+        return self.public.data_url or f"{self.scheme}://{self.listen.data}"
 
     @property
     def identity_url(self) -> str:
-        return self.public.identity_url or f"http://{self.listen.identity}"
+        return self.public.identity_url or f"{self.scheme}://{self.listen.identity}"
 
     @property
     def did(self) -> str:
@@ -292,6 +299,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
             if isinstance(ks.get(key), str):
                 ks[key] = rel(ks[key])
         out["keystore"] = ks
+    tls = out.get("tls")
+    if isinstance(tls, dict):
+        out["tls"] = {k: rel(v) if k.endswith("_file") and isinstance(v, str) and v else v for k, v in tls.items()}
     sources = out.get("data_sources")
     if isinstance(sources, list):
         out["data_sources"] = [

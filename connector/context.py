@@ -25,6 +25,7 @@ from identity.dcp.verifier import DcpVerifier
 from identity.dids.resolver import Resolver
 from identity.dids.web import is_loopback_host
 from identity.errors import IdentityError
+from identity.tls import check_server_files, client_verify
 from identity.wallet import KEYSTORE_FILE, WALLET_FILE, Wallet
 
 if TYPE_CHECKING:
@@ -73,9 +74,11 @@ class ConnectorContext:
 def loopback_http_hosts(settings: Settings) -> tuple[str, ...]:
     """Hosts where plain http is acceptable: loopback only, and only when this connector itself runs there.
 
-    WHY: a local demo or test runs every party on 127.0.0.1 over http; production resolution stays https.
+    WHY: a local demo or test runs every party on 127.0.0.1 over http; production resolution stays https
+    (and so does a connector that serves https itself, even on loopback).
     """
-    hosts = {urlsplit(u).hostname or "" for u in (settings.identity_url, settings.protocol_url)}
+    hosts = {urlsplit(u).hostname or "" for u in (settings.identity_url, settings.protocol_url)
+             if urlsplit(u).scheme == "http"}
     if any(is_loopback_host(h) for h in hosts):
         return ("127.0.0.1", "localhost", "::1")
     return ()
@@ -120,10 +123,15 @@ def build_context(settings: Settings) -> ConnectorContext:
     from connector.storage.db import open_database
     from connector.trust import DcpTrust
 
+    try:
+        check_server_files(settings.tls.cert_file, settings.tls.key_file)
+        verify = client_verify(settings.tls.ca_file)  # DID resolution, DSP, DCP, data plane, status lists
+    except IdentityError as exc:
+        raise ConfigError(str(exc)) from exc
     engine, sessions = open_database(settings.storage.url)
     wallet = open_wallet(settings)
     allow_http = loopback_http_hosts(settings)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), limits=httpx.Limits(max_connections=200))
+    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), limits=httpx.Limits(max_connections=200), verify=verify)
     resolver = Resolver(allow_http_hosts=allow_http, http_client=http)
     resolver.add_document(wallet.did_document())
     trust_list = TrustList(settings.trust.issuers)

@@ -7,6 +7,7 @@ caller's own error class so each fetcher keeps its stable error code.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 import httpx
@@ -23,14 +24,15 @@ async def get_bounded(
     timeout: float,
     what: str,
     error: Callable[[str], IdentityError],
+    verify: ssl.SSLContext | bool = True,
 ) -> bytes:
     """The body of ``GET url`` (HTTP 200 only, at most ``max_bytes``); ``error(message)`` is raised otherwise.
 
     ``what`` names the resource in the size message (``"DID document"``, ``"status list"``). Without a
-    ``client`` a short-lived one is used.
+    ``client`` a short-lived one is used, verifying certificates with ``verify`` (``identity.tls.client_verify``).
     """
     if client is None:
-        async with httpx.AsyncClient(timeout=timeout) as own:
+        async with httpx.AsyncClient(timeout=timeout, verify=verify) as own:
             return await get_bounded(own, url, accept=accept, max_bytes=max_bytes, timeout=timeout, what=what,
                                      error=error)
     try:

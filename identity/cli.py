@@ -494,6 +494,9 @@ def request(
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the outcome (0 = do not wait).")] = 30,
     passphrase: Passphrase = None,
     as_json: JsonFlag = False,
+    ca_file: Annotated[Path | None, typer.Option("--ca-file", envvar="PACTUM_TLS__CA_FILE",
+                                                 help="A data-space CA to trust besides the public ones "
+                                                 "(env PACTUM_TLS__CA_FILE).")] = None,
 ) -> None:
     """Request credentials over DCP; the issuer delivers them to the wallet's credential service.
 
@@ -502,11 +505,13 @@ def request(
     import httpx
 
     from identity.dcp.issuance import request_credentials, wait_for_issuance
+    from identity.tls import client_verify
 
+    verify = client_verify(ca_file)
     wallet = _open_wallet(folder, passphrase)
 
     async def run() -> tuple[str, str]:
-        async with httpx.AsyncClient(timeout=15) as client:
+        async with httpx.AsyncClient(timeout=15, verify=verify) as client:
             pending = await request_credentials(wallet, issuer, credential, http_client=client)
             status = "RECEIVED"
             if wait > 0:
@@ -540,10 +545,42 @@ def authority_serve(config: ConfigFile) -> None:
 
     from identity.authority.app import create_authority_app
     from identity.authority.settings import load_authority_settings
+    from identity.tls import check_server_files
 
     settings = load_authority_settings(config)
+    check_server_files(settings.tls.cert_file, settings.tls.key_file)
     uvicorn.run(create_authority_app(settings), host=settings.listen.host, port=settings.listen.port,
-                log_level=os.environ.get("PACTUM_LOG_LEVEL", "info").lower())
+                log_level=os.environ.get("PACTUM_LOG_LEVEL", "info").lower(),
+                ssl_certfile=settings.tls.cert_file, ssl_keyfile=settings.tls.key_file)
+
+
+@authority_app.command("certs")
+def authority_certs(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CA and the certificates.")],
+    names: Annotated[list[str], typer.Option("--name", "-n", help="A host to issue a server certificate for "
+                                             "(repeat: one per service, e.g. supplier).")],
+    also: Annotated[list[str] | None, typer.Option("--also", help="An extra host name or IP every certificate "
+                                                   "also covers (repeat), e.g. localhost, 127.0.0.1.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the data space's CA and one server certificate per host in a folder (kept if already there).
+
+    Every party serves its certificate (tls.cert_file, tls.key_file) and trusts the CA (tls.ca_file).
+
+    Example: pactum authority certs --out tls --name authority --name supplier --also localhost
+    """
+    from identity.tls import ensure_certificates
+
+    made = ensure_certificates(out, names, also=also or ())
+    summary = {"ca": str(made.ca_file), "caCreated": made.ca_created,
+               "certificates": {n: {"cert": str(c.cert_file), "key": str(c.key_file), "issued": c.issued}
+                                for n, c in made.servers.items()}}
+    if as_json:
+        _print_json(summary)
+        return
+    _out.print(f"CA {made.ca_file} ({'created' if made.ca_created else 'kept'})")
+    for name, cert in made.servers.items():
+        _out.print(f"{name}: {cert.cert_file} ({'issued' if cert.issued else 'kept'})")
 
 
 @authority_app.command("issue")

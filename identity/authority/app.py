@@ -68,7 +68,7 @@ def create_authority_app(settings: AuthoritySettings, *, authority: Authority | 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_client = auth.http_client is None
         if own_client:
-            auth.http_client = httpx.AsyncClient(timeout=10)
+            auth.http_client = httpx.AsyncClient(timeout=10, verify=auth.verify)
         try:
             yield
         finally:

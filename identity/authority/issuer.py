@@ -28,6 +28,7 @@ from identity.dids.document import build_did_document, find_service
 from identity.dids.resolver import Resolver
 from identity.keys import KeyPair
 from identity.keystore import Keystore
+from identity.tls import client_verify
 
 log = logging.getLogger("pactum.identity.authority")
 
@@ -63,7 +64,8 @@ class Authority:
         allow = ["127.0.0.1", "localhost", "::1"] if settings.allow_http else None
         self.http_allowed = frozenset(allow or ())
         self.http_client = http_client
-        self.resolver = resolver or Resolver(allow_http_hosts=allow, http_client=http_client)
+        self.verify = client_verify(settings.tls.ca_file)  # every outgoing https call trusts the data space's CA
+        self.resolver = resolver or Resolver(allow_http_hosts=allow, http_client=http_client, verify=self.verify)
         self.jti_store = jti_store or JtiStore(self.store.engine)
         self._tasks: set[asyncio.Task[None]] = set()
         for seed in settings.participants:
@@ -304,7 +306,7 @@ class Authority:
         token = create_si_token(self.key, did=self.did, kid=self.kid, audience=request.holder_did,
                                 token=request.access_token)
         url = endpoint.rstrip("/") + "/credentials"
-        client = self.http_client or httpx.AsyncClient(timeout=10)
+        client = self.http_client or httpx.AsyncClient(timeout=10, verify=self.verify)
         try:
             response = await client.post(url, json=message, headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from identity.authority.errors import SettingsError
+from identity.tls.settings import TlsFiles
 
 ENV_PREFIX = "PACTUM_AUTHORITY_"
 
@@ -87,6 +88,7 @@ class AuthoritySettings(_Model):
     auto_approve: bool = Field(default=True, description="issue for directory members without a manual step")
     allow_http: bool = Field(default=False, description="resolve did:web over plain http (loopback tests)")
     listen: Listen = Field(default_factory=Listen)
+    tls: TlsFiles = Field(default_factory=TlsFiles, description="serve https; trust the data space's CA")
     credentials: list[CredentialDefinition] = Field(default_factory=_default_credentials)
     participants: list[SeedParticipant] = Field(default_factory=list)
     trusted_issuers: dict[str, list[str]] = Field(
@@ -143,7 +145,9 @@ def _resolve_paths(settings: AuthoritySettings, base: Path) -> AuthoritySettings
     url = settings.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
         url = f"sqlite:///{(base / url[len('sqlite:///'):]).resolve()}"
-    return settings.model_copy(update={"keystore": keystore, "database_url": url})
+    tls = settings.tls.model_copy(update={
+        k: str(base / v) for k, v in settings.tls.model_dump().items() if v and not Path(v).is_absolute()})
+    return settings.model_copy(update={"keystore": keystore, "database_url": url, "tls": tls})
 
 
 def settings_from_mapping(

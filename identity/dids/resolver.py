@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -69,16 +70,18 @@ class Resolver:
         methods: Iterable[DidMethod] | None = None,
         max_entries: int = 10_000,
         refetch_after: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         """``max_entries`` bounds the cache (oldest evicted first); a ``kid`` missing from a cached document
-        triggers one re-fetch if the copy is older than ``refetch_after`` seconds (keys may have rotated)."""
+        triggers one re-fetch if the copy is older than ``refetch_after`` seconds (keys may have rotated).
+        ``verify`` is the TLS setting of did:web fetches made without ``http_client``."""
         self.ttl = ttl
         self.max_entries = max_entries
         self.refetch_after = refetch_after
         self._methods: dict[str, DidMethod] = {}
         self._cache: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        defaults: list[DidMethod] = [DidKeyMethod(), DidWebMethod(allow_http_hosts, http_client)]
+        defaults: list[DidMethod] = [DidKeyMethod(), DidWebMethod(allow_http_hosts, http_client, verify=verify)]
         for plugin in methods if methods is not None else defaults:
             self.register(plugin)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import ssl
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -86,7 +87,10 @@ class DidWebMethod:
         *,
         timeout: float = 10.0,
         max_bytes: int = MAX_DOCUMENT_BYTES,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """``verify`` applies only to the short-lived client used when no ``http_client`` is given (an injected
+        client brings its own setting); see ``identity.tls.client_verify``."""
         self.allow_http_hosts = frozenset(allow_http_hosts or ())
         for host in self.allow_http_hosts:
             if not is_loopback_host(host):
@@ -94,12 +98,13 @@ class DidWebMethod:
         self.http_client = http_client
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.verify = verify
 
     async def resolve(self, did: str) -> dict[str, Any]:
         url = did_web_url(did, self.allow_http_hosts)
         body = await get_bounded(self.http_client, url, accept="application/did+json, application/json",
                                  max_bytes=self.max_bytes, timeout=self.timeout, what="DID document",
-                                 error=DidResolutionError)
+                                 error=DidResolutionError, verify=self.verify)
         try:
             doc = json.loads(body)
         except ValueError as exc:
