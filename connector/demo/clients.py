@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,9 +56,10 @@ def _decode(response: httpx.Response) -> Any:
 
 
 class _Http:
-    def __init__(self, base_url: str, headers: Mapping[str, str], timeout: float = 20.0) -> None:
+    def __init__(self, base_url: str, headers: Mapping[str, str], timeout: float = 20.0, *,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = httpx.Client(base_url=self.base_url, headers=dict(headers), timeout=timeout)
+        self.client = httpx.Client(base_url=self.base_url, headers=dict(headers), timeout=timeout, verify=verify)
 
     def call(self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None,
              headers: Mapping[str, str] | None = None, content: str | bytes | None = None) -> Any:
@@ -77,8 +79,8 @@ class _Http:
 class AuthorityClient(_Http):
     """The authority's public and admin API (``X-Admin-Key``)."""
 
-    def __init__(self, endpoint: AuthorityEndpoint) -> None:
-        super().__init__(endpoint.url, {"X-Admin-Key": endpoint.admin_key})
+    def __init__(self, endpoint: AuthorityEndpoint, *, verify: ssl.SSLContext | bool = True) -> None:
+        super().__init__(endpoint.url, {"X-Admin-Key": endpoint.admin_key}, verify=verify)
         self.endpoint = endpoint
 
     def did_document(self) -> dict[str, Any]:
@@ -105,8 +107,8 @@ class AuthorityClient(_Http):
 class ManagementClient(_Http):
     """A connector's EDC-shaped management API (``/management/v3``, ``X-Api-Key``)."""
 
-    def __init__(self, company: Company) -> None:
-        super().__init__(company.management_url + "/management", {"X-Api-Key": company.api_key})
+    def __init__(self, company: Company, *, verify: ssl.SSLContext | bool = True) -> None:
+        super().__init__(company.management_url + "/management", {"X-Api-Key": company.api_key}, verify=verify)
         self.company = company
 
     def v3(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:

@@ -11,6 +11,10 @@ written, and changes only what a container would have given it:
   resolve exactly as in the container;
 - PostgreSQL services are replaced by real servers the caller starts (``postgres_urls``);
 - the image's ``pactum`` entry point is this Python's ``-m connector.cli``.
+
+TLS needs no special case: the compose file's one-shot ``certs`` service issues every certificate for its
+service name and for ``127.0.0.1`` too, so after the rewriting each party serves a certificate valid for the
+loopback address it is reached at, and every client (the story's too) trusts the CA from the ``tls`` volume.
 """
 
 from __future__ import annotations
@@ -286,6 +290,7 @@ def _config_arg(argv: list[str]) -> Path:
 
 def _data_space(project: ComposeProject, launched: Launched, root: Path, supervisor: Supervisor) -> DataSpace:
     authority: AuthorityEndpoint | None = None
+    ca_file: Path | None = None
     companies: dict[str, Company] = {}
     for name, argv in launched.argv.items():
         env = launched.env[name]
@@ -293,9 +298,11 @@ def _data_space(project: ComposeProject, launched: Launched, root: Path, supervi
             authority = AuthorityEndpoint(env.get("PACTUM_AUTHORITY_BASE_URL", ""),
                                           env.get("PACTUM_AUTHORITY_DID", ""),
                                           env.get("PACTUM_AUTHORITY_ADMIN_KEY", ""))
+            ca = env.get("PACTUM_AUTHORITY_TLS__CA_FILE")
+            ca_file = Path(ca) if ca else None  # the data space's CA: what an operator's clients trust
         elif argv[3:5] == ["connector", "serve"]:
             settings = load_settings(_config_arg(argv), environ=env)
             companies[name] = company_from_settings(name, settings, env, _config_arg(argv))
     if authority is None or not authority.url or not authority.admin_key:
         raise ComposeError(f"{project.path}: no authority service with base URL and admin key")
-    return DataSpace(authority, companies, root, supervisor)
+    return DataSpace(authority, companies, root, supervisor, ca_file)

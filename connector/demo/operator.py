@@ -9,6 +9,7 @@ company. It only touches the wallet folder, never the connector's internals.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,10 +46,10 @@ async def _request_one(company: Company, issuer_url: str, ids: list[str], client
 
 
 def request_all(companies: Mapping[str, Company], wanted: Mapping[str, list[str]], issuer_url: str, *,
-                timeout: float = 20.0) -> dict[str, IssuanceOutcome]:
+                timeout: float = 20.0, verify: ssl.SSLContext | bool = True) -> dict[str, IssuanceOutcome]:
     """Every operator requests its credentials at the same time; returns each request's final status."""
     async def run() -> list[IssuanceOutcome]:
-        async with httpx.AsyncClient(timeout=15) as client:
+        async with httpx.AsyncClient(timeout=15, verify=verify) as client:
             return list(await asyncio.gather(*(
                 _request_one(c, issuer_url, wanted[key], client, timeout) for key, c in companies.items())))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from connector.config import Settings, load_settings
 from connector.demo.datagen import DEFAULT_SEED, generate
 from connector.demo.errors import DemoError
 from connector.demo.processes import Supervisor, free_port
+from identity.tls import client_verify
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
@@ -70,6 +72,12 @@ class DataSpace:
     companies: dict[str, Company]
     workdir: Path
     supervisor: Supervisor
+    ca_file: Path | None = None  # the data space's CA when the parties serve https (docker compose)
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """The TLS verification setting of every client the story uses."""
+        return client_verify(self.ca_file)
 
     def company(self, key: str) -> Company:
         try:
@@ -112,7 +120,7 @@ def company_from_settings(key: str, settings: Settings, env: Mapping[str, str], 
     return Company(
         key=key, name=settings.participant.name, jurisdiction=settings.participant.jurisdiction,
         bpn=settings.participant.bpn, did=settings.did, protocol_url=settings.protocol_url,
-        management_url=f"http://{settings.listen.management}".replace("0.0.0.0", "127.0.0.1"),
+        management_url=f"{settings.scheme}://{settings.listen.management}".replace("0.0.0.0", "127.0.0.1"),
         data_url=settings.data_url, identity_url=settings.identity_url, api_key=api_key,
         wallet_dir=Path(settings.keystore.path).parent, wallet_passphrase=passphrase, config_path=config_path,
         env={k: v for k, v in env.items() if k.startswith("PACTUM_")},

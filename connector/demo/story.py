@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from connector.demo.clients import (
 )
 from connector.demo.errors import DemoError
 from connector.demo.narrate import Narrator
+from connector.demo.offer_terms import use_limit
 from connector.demo.operator import held_credentials, request_all, store_credential
 from connector.demo.space import REPO_ROOT, DataSpace
 
@@ -45,7 +47,7 @@ CREDENTIALS = {
     "recycler": ["membership", "bpn", "framework-data-exchange-governance", "data-protection"],
 }
 CONSUMER_FACTS = {"xb:retention": "P30D"}  # what each consumer declares in its contract request
-DEMO_MAX_USES = 3  # the supplier sets important-certified's "at most N uses" to 3 so the demo can spend it
+SPENDING_THREADS = 4  # the manufacturer spends the quality offer's N uses a few at a time (the count is atomic)
 REVOCATION_CACHE_SECONDS = 12.0  # how long a connector may rely on a verified presentation or status list
 
 
@@ -112,11 +114,14 @@ class SupplyChainStory:
         self.space = space
         self.n = narrator
         self.mem = Memory()
-        self.authority = AuthorityClient(space.authority)
-        self.mgmt = {key: ManagementClient(c) for key, c in space.companies.items()}
+        self.authority = AuthorityClient(space.authority, verify=space.verify)
+        self.mgmt = {key: ManagementClient(c, verify=space.verify) for key, c in space.companies.items()}
+        self.data = httpx.Client(timeout=30, verify=space.verify)  # EDR pulls, with keep-alive
+        self._uses_lock = threading.Lock()
 
     def close(self) -> None:
         self.authority.close()
+        self.data.close()
         for client in self.mgmt.values():
             client.close()
 
@@ -174,7 +179,7 @@ class SupplyChainStory:
         for key, company in self.space.companies.items():
             self.n.ask(company.name, f"publish DID document for {company.did}")
             try:
-                doc = httpx.get(company.identity_url + "/.well-known/did.json", timeout=10).json()
+                doc = self.data.get(company.identity_url + "/.well-known/did.json", timeout=10).json()
                 services = {s.get("type") for s in doc.get("service", [])}
                 actual = "published" if doc.get("id") == company.did and "CredentialService" in services \
                     else "incomplete"
@@ -185,7 +190,8 @@ class SupplyChainStory:
 
         for key, company in self.space.companies.items():
             self.n.ask(company.name, f"credentials {', '.join(CREDENTIALS[key])} from the authority (DCP issuance)")
-        outcomes = request_all(self.space.companies, CREDENTIALS, self.space.authority.url)
+        outcomes = request_all(self.space.companies, CREDENTIALS, self.space.authority.url,
+                               verify=self.space.verify)
         for key, company in self.space.companies.items():
             outcome = outcomes[key]
             reason = outcome.detail
@@ -202,8 +208,8 @@ class SupplyChainStory:
         supplier = self.space.company("supplier")
         self.n.chapter("3. The supplier publishes its catalog",
                        f"{supplier.name} publishes four datasets; each offer's policy is a file from "
-                       "policies/library (the quality policy with N = "
-                       f"{DEMO_MAX_USES} uses so the demo can spend it).")
+                       "policies/library, published as written: the connector fills in its own DID and the "
+                       "dataset for the library's placeholders when it makes the offer.")
         client = self.mgmt["supplier"]
         try:
             for spec in DATASETS:
@@ -219,22 +225,14 @@ class SupplyChainStory:
             actual, reason = "failed", str(exc)
         self.n.expect("supplier publishes its catalog", f"{len(DATASETS)} offers", actual, reason)
 
-    def _policy_text(self, name: str) -> str:
-        """A library policy filled in for this supplier: the template's provider placeholder becomes the
-        supplier's DID, the target placeholder is dropped (the contract definition's asset selector names
-        the target), and the quality policy's use count is lowered so the demo can spend it."""
+    @staticmethod
+    def _policy_text(name: str) -> str:
+        """A library policy exactly as written (placeholders included: the supplier's connector fills them)."""
         path = LIBRARY / f"{name}.ttl"
         try:
-            text = path.read_text("utf-8")
+            return path.read_text("utf-8")
         except OSError as exc:
             raise DemoError(f"cannot read library policy {path}: {exc.strerror or exc}") from exc
-        supplier = self.space.company("supplier")
-        text = text.replace("    odrl:target <urn:pactum:asset> ;\n", "")
-        text = text.replace("<urn:pactum:provider>", f"<{supplier.did}>")
-        if name == "important-certified":
-            text = text.replace('odrl:rightOperand "1000"^^xsd:integer', f'odrl:rightOperand "{DEMO_MAX_USES}"'
-                                '^^xsd:integer')
-        return text
 
     def _publish(self, client: ManagementClient, spec: DatasetSpec) -> None:
         client.v3("POST", "/assets", {
@@ -366,20 +364,22 @@ class SupplyChainStory:
             return "STARTED", f"transfer {transfer_id}"
         return str(result["state"]), str(result.get("errorDetail") or result.get("errorCode") or "no reason given")
 
-    def _pull(self, consumer: str, asset_id: str) -> tuple[int, bytes, str]:
+    def _pull(self, consumer: str, asset_id: str, *,
+              address: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
         """Fetch the data through the EDR: (HTTP status, body, reason from a refusal)."""
         transfer_id = self.mem.transfers[(consumer, asset_id)]
-        address = self._data_address(consumer, transfer_id)
+        address = address or self._data_address(consumer, transfer_id)
         endpoint, token = address.get("endpoint"), address.get("authorization")
         if not endpoint or not token:
             raise DemoError(f"the EDR of transfer {transfer_id} has no endpoint or token")
         try:
-            answer = httpx.get(endpoint, headers={"Authorization": token}, timeout=30)
+            answer = self.data.get(endpoint, headers={"Authorization": token})
         except httpx.HTTPError as exc:
             raise DemoError(f"GET {endpoint} failed: {exc}") from exc
         reason = ""
         if answer.is_success:
-            self.mem.uses[(consumer, asset_id)] = self.mem.uses.get((consumer, asset_id), 0) + 1
+            with self._uses_lock:
+                self.mem.uses[(consumer, asset_id)] = self.mem.uses.get((consumer, asset_id), 0) + 1
         if not answer.is_success:
             try:
                 problem = answer.json()
@@ -510,30 +510,48 @@ class SupplyChainStory:
 
     # -- chapter 7 -----------------------------------------------------------------------------------------
     def count_spent(self) -> None:
-        self.n.chapter("7. Use after the count is spent",
-                       f"The quality agreement allows at most {DEMO_MAX_USES} uses; each download is one use.")
         key = ("manufacturer", "quality-measurements")
+        offer = self._offer(*key)
+        limit = use_limit(offer) if offer else None
+        self.n.chapter("7. Use after the count is spent",
+                       f"The quality offer the manufacturer received allows at most {limit} uses (the library "
+                       "policy's count, as published); each download is one use. The manufacturer spends every "
+                       "one of them, then asks once more.")
+        if limit is None:
+            self.n.not_possible("use N+1 of quality data refused", "refused",
+                                "the quality offer in the manufacturer's catalog states no use count")
+            return
         if not self.mem.transfers.get(key):
-            self.n.not_possible(f"use {DEMO_MAX_USES + 1} of quality data refused", "refused",
+            self.n.not_possible(f"use {limit + 1} of quality data refused", "refused",
                                 "needs a started quality transfer, which an earlier step did not produce")
             return
-        statuses = []
         first = self.mem.uses.get(key, 0) + 1
-        while self.mem.uses.get(key, 0) < DEMO_MAX_USES:
-            status, _body, _reason = self._pull(*key)
-            statuses.append(status)
-            if status != 200:
-                break
-        self.n.say(f"uses {first}..{DEMO_MAX_USES}: HTTP {', '.join(map(str, statuses)) or '-'}")
-        self.n.ask(self.space.company("manufacturer").name, f"use {DEMO_MAX_USES + 1} of the quality data")
+        started = time.monotonic()
+        try:
+            statuses = self._spend(key, limit - self.mem.uses.get(key, 0))
+        except DemoError as exc:
+            self.n.expect(f"use {limit + 1} of quality data refused", "refused", "error", str(exc))
+            return
+        tally = ", ".join(f"{count} x HTTP {status}" for status, count in sorted(_tally(statuses).items()))
+        self.n.say(f"uses {first}..{limit}: {tally or '-'} in {time.monotonic() - started:.1f} s")
+        self.n.ask(self.space.company("manufacturer").name, f"use {limit + 1} of the quality data")
 
         def over() -> tuple[str, str]:
             status, _body, reason = self._pull(*key)
-            if all(s == 200 for s in statuses) and status in (403, 409, 410, 429):
+            if self.mem.uses.get(key, 0) == limit and all(s == 200 for s in statuses) \
+                    and status in (403, 409, 410, 429):
                 return "refused", reason
-            return f"uses answered {statuses + [status]}", reason
+            return f"{self.mem.uses.get(key, 0)} uses granted, use {limit + 1} answered {status}", reason
 
-        self._attempt(f"use {DEMO_MAX_USES + 1} of quality data refused", "refused", over)
+        self._attempt(f"use {limit + 1} of quality data refused", "refused", over)
+
+    def _spend(self, key: tuple[str, str], count: int) -> list[int]:
+        """Download ``count`` times through the EDR, several at once; the HTTP status of each download."""
+        if count <= 0:
+            return []
+        address = self._data_address(key[0], self.mem.transfers[key])
+        with ThreadPoolExecutor(max_workers=min(SPENDING_THREADS, count)) as pool:
+            return list(pool.map(lambda _: self._pull(*key, address=address)[0], range(count)))
 
     # -- chapter 8 -----------------------------------------------------------------------------------------
     def forged_credential(self) -> None:
@@ -720,6 +738,13 @@ def _datasets(catalog: Any) -> dict[str, Any]:
             if ident:
                 out[str(ident)] = item
     return out
+
+
+def _tally(statuses: list[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def forge_credential(genuine_jwt: str, new_type: str) -> str:

@@ -45,6 +45,8 @@ def test_compose_overrides_validate(name: str) -> None:
     settings = load_settings(DEPLOY / "config" / f"{name}.toml", environ=service.environment)
     assert settings.storage.url.startswith("postgresql://") and f"@{name}-db:5432/" in settings.storage.url
     assert settings.did == f"did:web:{name}%3A8184"
+    assert settings.identity_url == f"https://{name}:8184" and settings.tls.serves_https
+    assert settings.tls.ca_file == "/srv/pactum/tls/ca.pem"
     assert settings.listen.protocol == "0.0.0.0:8181"
     assert all(issuers == ["did:web:authority%3A8190"] for issuers in settings.trust.issuers.values())
 
@@ -52,7 +54,8 @@ def test_compose_overrides_validate(name: str) -> None:
 def test_compose_authority_overrides_validate() -> None:
     service = load_compose(DEPLOY / "docker-compose.yml").services["authority"]
     settings = load_authority_settings(DEPLOY / "config" / "authority.toml", environ=service.environment)
-    assert settings.did == "did:web:authority%3A8190" and settings.base_url == "http://authority:8190"
+    assert settings.did == "did:web:authority%3A8190" and settings.base_url == "https://authority:8190"
+    assert not settings.allow_http and settings.tls.cert_file == "/srv/pactum/tls/authority.pem"
     assert settings.database_url.startswith("postgresql+psycopg://") and settings.listen.port == 8190
 
 

@@ -29,8 +29,31 @@ def test_compose_file_has_the_data_space() -> None:
         assert f"@{company}-db:5432/" in env["PACTUM_STORAGE__URL"]
         assert f"{company}-db" in project.services[company].depends_on
     waves = [[s.name for s in wave] for wave in _order(project)]
-    assert waves[0] == ["demo-data", "authority"]
-    assert sorted(waves[1]) == ["logistics", "manufacturer", "recycler", "supplier"]
+    assert waves[0] == ["certs", "demo-data"]  # the CA and certificates exist before any party starts
+    assert waves[1] == ["authority"]
+    assert sorted(waves[2]) == ["logistics", "manufacturer", "recycler", "supplier"]
+
+
+def test_every_party_serves_https_with_a_certificate_for_its_service_name() -> None:
+    project = load_compose(COMPOSE)
+    certs = project.services["certs"]
+    assert certs.one_shot and certs.command[:2] == ["authority", "certs"]
+    named = {certs.command[i + 1] for i, arg in enumerate(certs.command) if arg == "--name"}
+    assert named == {"authority", "supplier", "manufacturer", "logistics", "recycler"}
+    authority = project.services["authority"].environment
+    assert authority["PACTUM_AUTHORITY_BASE_URL"] == "https://authority:8190"
+    assert authority["PACTUM_AUTHORITY_ALLOW_HTTP"] == "false"
+    assert authority["PACTUM_AUTHORITY_TLS__CERT_FILE"] == "/srv/pactum/tls/authority.pem"
+    for company in ("supplier", "manufacturer", "logistics", "recycler"):
+        service = project.services[company]
+        assert service.depends_on["certs"] == "service_completed_successfully"
+        env = service.environment
+        assert env["PACTUM_TLS__CERT_FILE"] == f"/srv/pactum/tls/{company}.pem"
+        assert env["PACTUM_TLS__CA_FILE"] == "/srv/pactum/tls/ca.pem"
+        assert env["PACTUM_TRUST__AUTHORITY_URL"] == "https://authority:8190"
+        assert all(v.startswith(f"https://{company}:") for k, v in env.items() if k.startswith("PACTUM_PUBLIC__"))
+        assert "tls:/srv/pactum/tls:ro" in service.volumes
+    assert not any("http://" in v for s in project.services.values() for v in s.environment.values())
 
 
 def test_configs_are_the_deploy_files() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.demo.datagen import generate
+from connector.demo.datagen import QUALITY_ROWS, generate
 from connector.demo.errors import DemoError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def test_files_have_the_fields_the_policies_talk_about(tmp_path: Path) -> None:
     assert set(files) == {"traceability", "carbon-footprint", "quality", "know-how", "shipments"}
     with files["quality"].path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == int(16000 * 0.02)
+    assert len(rows) == int(QUALITY_ROWS * 0.02)
     assert {"name", "email", "phone"} <= set(rows[0])  # the fields the anonymise duty names
     assert all("@" in r["email"] and r["result"] in ("PASS", "FAIL") for r in rows)
     recipes = json.loads(files["know-how"].path.read_text())["recipes"]
