@@ -100,7 +100,11 @@ def canonical(value: Any) -> bytes:
     without floats and with ASCII keys the standard encoder (sorted keys, no spaces, no ASCII escaping)
     produces the identical bytes, so it is used there.
     """
-    clean = _jsonable(value)
+    return _canonical_clean(_jsonable(value))
+
+
+def _canonical_clean(clean: Any) -> bytes:
+    """:func:`canonical` of a value already made of JSON types (the append path cleans its fields once)."""
     if _simple(clean):
         return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return rfc8785.dumps(clean)
@@ -269,7 +273,7 @@ class AuditTransaction:
             clean["correlation_id"] = corr  # follow one negotiation or transfer across both connectors
         seq, prev = self.head[0] + 1, self.head[1]
         now = _now_iso()
-        body = canonical({"seq": seq, "time": now, "kind": kind, "fields": clean})
+        body = _canonical_clean({"seq": seq, "time": now, "kind": kind, "fields": clean})
         digest = chain_hash(prev, body)
         self.execute(_INSERT_ENTRY, {
             "seq": seq, "time": now, "kind": kind, "body": body.decode("utf-8"), "prev_hash": prev,

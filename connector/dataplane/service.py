@@ -508,8 +508,7 @@ class DataPlane:
         """
         location = self._location(transfer)
         if location["type"] == "folder":
-            location["resolved"] = str(safe_join(Path(str(location["path"])),
-                                                 sub_path or location.get("subPath") or ""))
+            location["resolved"] = safe_join(str(location["path"]), sub_path or location.get("subPath") or "")
         elif sub_path and location["type"] in ("file", "inline"):
             raise PathRefused(f"this asset is a single {location['type']} resource; sub paths are not allowed")
         elif sub_path and location["type"] == "http" and (

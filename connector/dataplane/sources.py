@@ -73,7 +73,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, end)
 
 
-def safe_join(folder: Path, sub_path: str) -> Path:
+def safe_join(folder: str | os.PathLike[str], sub_path: str) -> Path:
     """``folder/sub_path`` if it stays inside ``folder`` after resolving symlinks, else PathRefused."""
     if not sub_path:
         raise PathRefused("this asset is a folder: name a file inside it")
@@ -83,7 +83,15 @@ def safe_join(folder: Path, sub_path: str) -> Path:
     if any(p == ".." for p in parts):
         raise PathRefused(f"path {sub_path!r} climbs out of the asset's folder ('..')")
     root = os.path.realpath(folder)
-    target = os.path.realpath(os.path.join(root, *[p for p in parts if p not in ("", ".")]))
+    target = root
+    # WHY step by step: ``root`` is already resolved, so only the sub path's own parts can be symlinks; one
+    # lstat per part instead of a realpath over the whole path (this runs on every data request)
+    for part in parts:
+        if part in ("", "."):
+            continue
+        target = os.path.join(target, part)
+        if os.path.islink(target):
+            target = os.path.realpath(target)
     if target != root and not target.startswith(root + os.sep):
         raise PathRefused(f"path {sub_path!r} leads out of the asset's folder (symlink)")
     if not os.path.isfile(target):
@@ -222,7 +230,10 @@ async def open_source(location: Mapping[str, Any], *, sub_path: str | None, rang
         return await open_file(Path(str(location["path"])), range_header, content_type)
     if kind == "folder":
         checked = location.get("resolved")  # already confined by the caller for this very request
-        path = Path(str(checked)) if checked else safe_join(Path(str(location["path"])), sub)
+        if isinstance(checked, Path):
+            path = checked
+        else:
+            path = Path(str(checked)) if checked else safe_join(str(location["path"]), sub)
         return await open_file(path, range_header, content_type)
     if kind == "http":
         url = str(location.get("url") or "")
