@@ -207,6 +207,7 @@ class DataPlane:
         self._local_state: dict[str, tuple[str, str | None]] = {}
         self._fields: dict[str, FieldRule | None] = {}
         self._locations: dict[str, dict[str, Any]] = {}
+        self._counters: dict[str, tuple[str, ...]] = {}
         self._events: dict[str, tuple[Event, ...]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.monitor_wakeup: Callable[[], None] | None = None  # set by the policy monitor
@@ -306,6 +307,7 @@ class DataPlane:
         self._local_state[transfer.transfer_id] = ("active", None)
         self._fields.pop(transfer.transfer_id, None)
         self._locations.pop(transfer.transfer_id, None)
+        self._counters.pop(transfer.transfer_id, None)
         if self.monitor_wakeup:
             self.monitor_wakeup()
 
@@ -436,13 +438,7 @@ class DataPlane:
     def evaluate(self, transfer: TransferInfo, uses: int, now: datetime | None = None) -> Report:
         """The agreement policy evaluated for one use of the asset by the consumer, right now."""
         policy = transfer.policy
-        counters = {transfer.asset.id: uses}
-        for rule in policy.permissions:
-            if rule.uid:
-                counters[rule.uid] = uses
-            for target in rule.targets:
-                if target.iri:
-                    counters[target.iri] = uses
+        counters = dict.fromkeys(self._counter_keys(transfer), uses)
         state = StateOfWorld(
             now=now or datetime.now(UTC), credentials=transfer.credentials, counters=counters,
             events=self.events(transfer.agreement_id), asset=transfer.asset.properties,
@@ -450,6 +446,19 @@ class DataPlane:
         request = Request(action="use", target=transfer.asset.id, assignee=transfer.consumer_did,
                           purpose=transfer.purpose, extra=transfer.facts)
         return evaluate(policy, request, state)
+
+    def _counter_keys(self, transfer: TransferInfo) -> tuple[str, ...]:
+        """What a ``count`` constraint may name: the asset, each permission and its targets (static per transfer)."""
+        cached = self._counters.get(transfer.transfer_id)
+        if cached is None:
+            keys = [transfer.asset.id]
+            for rule in transfer.policy.permissions:
+                if rule.uid:
+                    keys.append(rule.uid)
+                keys.extend(target.iri for target in rule.targets if target.iri)
+            cached = tuple(dict.fromkeys(keys))
+            self._counters[transfer.transfer_id] = cached
+        return cached
 
     def _refuse(self, exc: ConnectorError, transfer_id: str, transfer: TransferInfo | None = None) -> ConnectorError:
         self.audit.record("data.refused", process_id=transfer_id,
