@@ -492,8 +492,8 @@ class AuditLog:
                 if row.seq in wanted:
                     hashes[row.seq] = row.hash
                 expected_seq, prev = row.seq + 1, row.hash
-                if result.entries % 1000 == 0:
-                    session.expunge_all()
+                # no expunge_all() here: it invalidates the identity map the streamed batches still load into
+                # (the map holds rows weakly, so rows already checked are freed anyway)
             last_seq = expected_seq - 1
             for cp in session.execute(select(AuditCheckpointRow).order_by(AuditCheckpointRow.id)).scalars():
                 result.checkpoints += 1
