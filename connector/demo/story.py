@@ -301,11 +301,12 @@ class SupplyChainStory:
         return dict(policies[0]) if policies else None
 
     def _negotiate(self, consumer: str, asset_id: str, *, offer_seen_by: str | None = None,
-                   facts: dict[str, Any] | None = None, because: str = "") -> tuple[str, str]:
+                   facts: dict[str, Any] | None = None, because: str | tuple[str, ...] = "") -> tuple[str, str]:
         """Start a negotiation through the consumer's management API and wait for its final state.
 
-        A refusal counts as the expected one only when the explanation names ``because`` and the policy was
-        decided (not "indeterminate" for lack of facts): refusing for the wrong reason is not the story.
+        A refusal counts as the expected one only when the explanation names ``because`` (one of them, if
+        several) and the policy was decided (not "indeterminate" for lack of facts): refusing for the wrong
+        reason is not the story.
         """
         supplier = self.space.company("supplier")
         offer = self._offer(offer_seen_by or consumer, asset_id)
@@ -335,7 +336,8 @@ class SupplyChainStory:
             self.mem.agreements[(consumer, asset_id)] = agreement
             return "FINALIZED", f"agreement {agreement}"
         reason = str(result.get("errorDetail") or result.get("errorCode") or "no reason given")
-        if because and (because not in reason or "indeterminate" in reason):
+        reasons = (because,) if isinstance(because, str) else because
+        if any(reasons) and (not any(r and r in reason for r in reasons) or "indeterminate" in reason):
             return "TERMINATED for another reason", reason
         return "TERMINATED", reason
 
@@ -572,7 +574,10 @@ class SupplyChainStory:
                 self.n.say(f"the logistics wallet now holds the forged credential {stored}")
             except DemoError as exc:
                 self.n.say(f"the wallet itself refused the forged credential ({exc}); asking anyway")
-            return self._negotiate("logistics", "quality-measurements", facts=CONSUMER_FACTS, because="certification")
+            # caught by the credential's signature when the supplier verifies the presentation afresh, or by the
+            # policy (no genuine DataSecurityCertification) while it relies on claims it verified moments ago
+            return self._negotiate("logistics", "quality-measurements", facts=CONSUMER_FACTS,
+                                   because=("signature", "certification"))
 
         self._attempt("forged certification refused", "TERMINATED", forge_and_ask,
                       needs=[self._offer("logistics", "quality-measurements")],

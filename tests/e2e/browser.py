@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 
 import pytest
 
@@ -19,13 +20,15 @@ def chromium_binary() -> str:
     raise AssertionError("unreachable")
 
 
-def dump_dom(url: str, *, timeout: float = 60.0) -> str:
-    """The serialised DOM of ``url`` as headless Chromium renders it (redirects and cookies followed)."""
+def dump_dom(url: str, *, timeout: float = 60.0, extra_args: Sequence[str] = ()) -> str:
+    """The serialised DOM of ``url`` as headless Chromium renders it (redirects and cookies followed).
+
+    ``extra_args`` go to Chromium as they are (e.g. the pinned key of a server on a private CA)."""
     with tempfile.TemporaryDirectory(prefix="pactum-chromium-") as profile:
         done = subprocess.run(
             [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-             f"--user-data-dir={profile}", "--dump-dom", url],
+             f"--user-data-dir={profile}", *extra_args, "--dump-dom", url],
             capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-1500:]}"
     return done.stdout
