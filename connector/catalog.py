@@ -22,9 +22,10 @@ from connector import jsonld
 from connector.assets import Asset, AssetStore
 from connector.errors import NotFoundError
 from connector.offers import ContractDefinition, ContractDefinitionStore, PolicyDefinition, PolicyDefinitionStore
+from connector.policy_gate import parse_document
 from connector.policy_placeholders import fill_placeholders, fill_policy
 from connector.querying import Criterion, QueryError, criteria_from_nodes
-from policies import Policy, Request, StateOfWorld, evaluate, parse_policy
+from policies import Policy, Request, StateOfWorld, evaluate
 from policies.errors import PolicyError
 
 log = logging.getLogger("pactum.connector.catalog")
@@ -307,5 +308,5 @@ def find_offer(ctx: Any, party: CatalogParty | None, offer: str) -> OfferMatch |
     # a policy outside a DSP message needs the DSP ODRL profile context too; the stored policy names both
     context = contract.policy.get("@context") or [DSP_CONTEXT]
     document = {"@context": context, **offer_json(ctx, definition, asset, contract, with_target=True)}
-    policy = parse_policy(document, format="json-ld")
+    policy = parse_document(document)  # the same offer document parses once
     return OfferMatch(definition, asset, policy, offer_json(ctx, definition, asset, contract))

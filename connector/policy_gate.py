@@ -8,8 +8,9 @@ plain answers, with every engine error turned into a ``ConnectorError`` the HTTP
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -63,8 +64,51 @@ def parse_offer(data: Mapping[str, Any]) -> Policy:
 
     WHY cached: JSON-LD parsing costs tens of milliseconds, and one negotiation reads the same offer several
     times (catalog trace, match, agreement); a policy is immutable, so equal documents share one parse.
+    Agreements differ from each other only in their ``urn:uuid`` @id and their ``timestamp``: see
+    :func:`_template` for how those still share one parse.
     """
-    return _parse_cached(json.dumps(data, sort_keys=True, default=str))
+    canonical = json.dumps(data, sort_keys=True, default=str)
+    template = _template(data, canonical)
+    if template is None:
+        return _parse_cached(canonical)
+    shared = _parse_cached(template)
+    uid = str(data["@id"])
+    # a copy with the real uid; only the uid-independent canonical hash may be carried over
+    carried = {k: v for k, v in shared._cache.items() if k == "canonical_hash"}
+    return replace(shared, uid=uid, _cache=carried)
+
+
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UID_PLACEHOLDER = "urn:uuid:00000000-0000-4000-8000-000000000000"
+
+
+def _template(data: Mapping[str, Any], canonical: str) -> str | None:
+    """The document with its uid replaced by a placeholder and its DSP ``timestamp`` left out, or None.
+
+    WHY this is the same policy: the parsed model reads the policy node's ``@id`` only as its ``uid`` and
+    never reads ``timestamp`` (a DSP literal on the agreement). So only a ``urn:uuid`` @id that occurs
+    nowhere else in the document is replaced (nothing else can refer to it), and only a string timestamp is
+    dropped. Every agreement of one offer then parses once, instead of once per negotiation on each side.
+    """
+    uid = data.get("@id")
+    if not isinstance(uid, str) or not _UUID_URN.fullmatch(uid) or canonical.count(uid) != 1:
+        return None
+    doc = {k: v for k, v in data.items() if not (k == "timestamp" and isinstance(v, str))}
+    doc["@id"] = _UID_PLACEHOLDER
+    return json.dumps(doc, sort_keys=True, default=str)
+
+
+def parse_document(document: Mapping[str, Any]) -> Policy:
+    """A policy from a JSON-LD document as it stands (its own ``@context``), parsed once per distinct document.
+
+    Raises the engine's PolicyError like ``policies.parse_policy``.
+    """
+    return _parse_document_cached(json.dumps(document, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=1024)
+def _parse_document_cached(canonical: str) -> Policy:
+    return parse_policy(json.loads(canonical), format="json-ld")
 
 
 @lru_cache(maxsize=2048)
