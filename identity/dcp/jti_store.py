@@ -2,6 +2,11 @@
 
 WHY SQL and not a dict: a verifier that restarts must still refuse a token it already accepted while the
 token is valid; SQLite (a file the caller chooses) is enough for one process, any SQLAlchemy URL for more.
+
+WHY cheap: every DSP request burns one jti on the caller's event loop, so a claim is one INSERT in one
+transaction (a SQLite file of our own runs in WAL mode with ``synchronous=NORMAL``: no fsync per commit,
+still on disk when the process restarts), and expired entries are purged at most every
+``PURGE_INTERVAL`` seconds instead of on every claim; an expired entry still present is simply re-claimed.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, delete, insert, select
+from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -23,6 +29,17 @@ _used = Table(
     Column("jti", String(512), primary_key=True),
     Column("expires_at", Float, nullable=False, index=True),
 )
+
+
+PURGE_INTERVAL = 60.0  # seconds between deletions of expired entries
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
 
 
 def _url(location: str | Path) -> str:
@@ -40,25 +57,35 @@ class JtiStore:
                 self._engine = location
             else:
                 url = _url(location)
-                if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                file_backed = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
+                if file_backed:
                     Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
                 self._engine = create_engine(url)
+                if file_backed:
+                    event.listen(self._engine, "connect", _sqlite_pragmas)
             _metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
             raise DcpError(f"cannot open jti store: {exc}", code="jti_store_unavailable", status=500) from exc
         self._lock = threading.Lock()
+        self._purged_at = float("-inf")
 
     def claim(self, jti: str, expires_at: float, *, now: float | None = None) -> bool:
         """Record ``jti``; return False if it was already seen and not yet expired (a replay)."""
         now = time.time() if now is None else now
         with self._lock:
-            with self._engine.begin() as conn:
-                conn.execute(delete(_used).where(_used.c.expires_at < now))
+            if not self._purged_at <= now < self._purged_at + PURGE_INTERVAL:
+                with self._engine.begin() as conn:
+                    conn.execute(delete(_used).where(_used.c.expires_at < now))
+                self._purged_at = now
             try:
                 with self._engine.begin() as conn:
                     conn.execute(insert(_used).values(jti=jti, expires_at=float(expires_at)))
             except IntegrityError:
-                return False
+                # seen before: a replay, unless that entry has expired and was not purged yet
+                with self._engine.begin() as conn:
+                    renewed = conn.execute(update(_used).where(_used.c.jti == jti, _used.c.expires_at < now)
+                                           .values(expires_at=float(expires_at)))
+                return bool(renewed.rowcount)
         return True
 
     def seen(self, jti: str) -> bool:

@@ -188,3 +188,16 @@ def test_jws_framing_rejections_carry_token_codes(wallet: Wallet) -> None:
     with pytest.raises(TokenError) as err:
         parse_jws("a." + "b" * 70_000 + ".c")
     assert err.value.code == "too_large"
+
+
+def test_jti_store_purges_lazily_but_never_lets_a_live_jti_through(tmp_path: Path) -> None:
+    store = JtiStore(tmp_path / "lazy.db")
+    now = time.time()
+    assert store.claim("did:web:a|1", now + 1, now=now)
+    assert not store.claim("did:web:a|1", now + 60, now=now + 0.5)  # still valid: a replay
+    # expired, and the purge interval has not passed: the old entry is still stored, yet the jti is free again
+    assert store.seen("did:web:a|1")
+    assert store.claim("did:web:a|1", now + 120, now=now + 2)
+    assert not store.claim("did:web:a|1", now + 120, now=now + 3)
+    reopened = JtiStore(tmp_path / "lazy.db")  # what a restarted process sees
+    assert not reopened.claim("did:web:a|1", now + 120, now=now + 4)
