@@ -45,3 +45,53 @@ def test_unreachable_database_is_a_clear_error() -> None:
     engine = make_engine("postgresql://nobody@127.0.0.1:1/none", pool_pre_ping=False)
     with pytest.raises(StorageError, match="cannot migrate the database"):
         migrate(engine)
+
+
+def test_sqlite_writers_of_one_process_queue_instead_of_failing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A second writer waits for the first one's commit (no 'database is locked', no busy polling)."""
+    import threading
+    import time
+
+    engine, sessions = open_database(f"sqlite:///{tmp_path / 'queue.db'}")
+    order: list[str] = []
+    first_wrote = threading.Event()
+
+    def first() -> None:
+        with sessions.begin() as session:
+            session.add(SettingRow(key="a", value="1", updated_at=datetime.now(UTC)))
+            session.flush()  # holds the write lock from here to the commit
+            first_wrote.set()
+            time.sleep(0.3)
+            order.append("first commits")
+
+    def second() -> None:
+        first_wrote.wait(5)
+        with sessions() as session:  # reading is not blocked by the writer (WAL)
+            assert session.get(SettingRow, "a") is None
+        order.append("second reads")
+        with sessions.begin() as session:
+            session.add(SettingRow(key="b", value="2", updated_at=datetime.now(UTC)))
+        order.append("second commits")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert order == ["second reads", "first commits", "second commits"]
+    with sessions() as session:
+        assert {r.key for r in session.scalars(select(SettingRow))} == {"a", "b"}
+    engine.dispose()
+
+
+def test_a_rolled_back_writer_releases_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine, sessions = open_database(f"sqlite:///{tmp_path / 'rollback.db'}")
+    with pytest.raises(RuntimeError), sessions.begin() as session:
+        session.add(SettingRow(key="a", value="1", updated_at=datetime.now(UTC)))
+        session.flush()
+        raise RuntimeError("the handler failed")
+    with sessions.begin() as session:  # would wait WRITE_LOCK_WAIT seconds if the lock were still held
+        session.add(SettingRow(key="b", value="2", updated_at=datetime.now(UTC)))
+    with sessions() as session:
+        assert [r.key for r in session.scalars(select(SettingRow))] == ["b"]
+    engine.dispose()
