@@ -61,7 +61,8 @@ class Authority:
         self.settings = settings
         self.keystore = keystore or open_or_create_keystore(settings)
         self.store = store or AuthorityStore(settings.database_url)
-        allow = ["127.0.0.1", "localhost", "::1"] if settings.allow_http else None
+        # plain-http did:web only for a loopback authority that itself serves plain http (demos, tests)
+        allow = ["127.0.0.1", "localhost", "::1"] if settings.allow_http and not settings.tls.serves_https else None
         self.http_allowed = frozenset(allow or ())
         self.http_client = http_client
         self.verify = client_verify(settings.tls.ca_file)  # every outgoing https call trusts the data space's CA
