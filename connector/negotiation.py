@@ -470,21 +470,30 @@ def run_step(ctx: ConnectorContext, negotiation_id: str, step: str, *, body: Map
              operator: bool = False) -> NegotiationRow:
     """Perform one of this connector's own steps (auto approval, or the operator via management)."""
     with ctx.extras["locks"](negotiation_id), ctx.sessions.begin() as session:
-        row = session.scalars(select(NegotiationRow).where(NegotiationRow.id == negotiation_id)
-                              .with_for_update()).first()
+        row = _locked_row(session, negotiation_id)
         if row is None:
             raise NotFoundError(f"no contract negotiation {negotiation_id!r}", code="negotiation_not_found")
-        role: Role = row.role  # type: ignore[assignment]
-        event = STEP_EVENTS[role].get(step)
-        allowed = allowed_steps(row)
-        if event is None or step not in allowed:
-            raise StepNotAllowed(f"'{step}' is not possible for this {role} negotiation in state {row.state}"
-                                 + (f"; allowed now: {', '.join(allowed)}" if allowed else ""), allowed)
-        if not operator and row.pending != step:
-            return row  # someone else already moved it on
-        _STEPS[event](ctx, session, row, dict(body or {}))
+        _take_step(ctx, session, row, step, dict(body or {}), operator)
     ctx.outbox.wake()
     return row
+
+
+def _locked_row(session: Session, negotiation_id: str) -> NegotiationRow | None:
+    return session.scalars(select(NegotiationRow).where(NegotiationRow.id == negotiation_id)
+                           .with_for_update()).first()
+
+
+def _take_step(ctx: ConnectorContext, session: Session, row: NegotiationRow, step: str, body: dict[str, Any],
+               operator: bool) -> None:
+    role: Role = row.role  # type: ignore[assignment]
+    event = STEP_EVENTS[role].get(step)
+    allowed = allowed_steps(row)
+    if event is None or step not in allowed:
+        raise StepNotAllowed(f"'{step}' is not possible for this {role} negotiation in state {row.state}"
+                             + (f"; allowed now: {', '.join(allowed)}" if allowed else ""), allowed)
+    if not operator and row.pending != step:
+        return  # someone else already moved it on
+    _STEPS[event](ctx, session, row, body)
 
 
 def _step_agree(ctx: ConnectorContext, session: Session, row: NegotiationRow, body: dict[str, Any]) -> None:
@@ -587,13 +596,24 @@ _STEPS = {"agree": _step_agree, "offer": _step_offer, "request": _step_request, 
 
 
 async def advance(ctx: ConnectorContext, negotiation_id: str) -> None:
-    """Run the pending step of an ``auto`` negotiation right away (no polling)."""
-    row = await asyncio.to_thread(get_negotiation, ctx, negotiation_id)
-    if row.pending and row.approval == "auto" and row.state not in FINAL:
-        try:
-            await asyncio.to_thread(run_step, ctx, negotiation_id, row.pending)
-        except ConnectorError as exc:
-            log.warning("automatic step %s of negotiation %s failed: %s", row.pending, negotiation_id, exc)
+    """Run the pending step of an ``auto`` negotiation right away (no polling), in one worker-thread hop."""
+    await asyncio.to_thread(advance_now, ctx, negotiation_id)
+
+
+def advance_now(ctx: ConnectorContext, negotiation_id: str) -> None:
+    """The pending automatic step, if any, read and taken under the process lock in one transaction."""
+    step: str | None = None
+    try:
+        with ctx.extras["locks"](negotiation_id), ctx.sessions.begin() as session:
+            row = _locked_row(session, negotiation_id)
+            if row is None or not row.pending or row.approval != "auto" or row.state in FINAL:
+                return
+            step = row.pending
+            _take_step(ctx, session, row, step, {}, operator=False)
+    except ConnectorError as exc:
+        log.warning("automatic step %s of negotiation %s failed: %s", step, negotiation_id, exc)
+        return
+    ctx.outbox.wake()
 
 
 async def resume_all(ctx: ConnectorContext) -> None:

@@ -63,6 +63,7 @@ class Outbox:
         self._delivered: dict[str, DeliveredHook] = {}
         self._failed: dict[str, FailedHook] = {}
         self._inflight: set[str] = set()  # process ids with a delivery under way
+        self._finished: set[str] = set()  # process ids whose delivery ended while pending rows were being read
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- producers --------------------------------------------------------------------------------------
@@ -125,6 +126,8 @@ class Outbox:
         self._wake.set()  # resume whatever a previous run left pending
         while not self._stopping:
             timeout: float | None = None
+            finished: set[str] = set()
+            self._finished = finished
             try:
                 due, timeout = await asyncio.to_thread(self._due)
             except Exception as exc:  # database briefly unavailable: try again shortly
@@ -132,7 +135,9 @@ class Outbox:
                 due, timeout = [], 1.0
             for row in due:
                 self._inflight.add(row.process_id)
-                task = asyncio.create_task(self._deliver_chain(row.process_id))
+                # a chain that ended during the read may have sent this very row since: read it again then
+                first = None if row.process_id in finished else row
+                task = asyncio.create_task(self._deliver_chain(row.process_id, first))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             try:
@@ -149,17 +154,21 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _deliver_chain(self, process_id: str) -> None:
-        """Send this process's due messages one after another; stop at the first that must wait."""
+    async def _deliver_chain(self, process_id: str, first: OutboxRow | None = None) -> None:
+        """Send this process's due messages one after another; stop at the first that must wait.
+
+        ``first`` is the row :meth:`_due` just read as this process's oldest pending one (not read again).
+        """
         try:
             while not self._stopping:
-                row = await asyncio.to_thread(self._next_of, process_id)
+                row, first = first or await asyncio.to_thread(self._next_of, process_id), None
                 if row is None or _aware(row.next_attempt_at) > now_utc():
                     return
                 if not await self._deliver(row):
                     return
         finally:
             self._inflight.discard(process_id)
+            self._finished.add(process_id)
             if self._wake is not None:
                 self._wake.set()
 

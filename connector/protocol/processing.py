@@ -103,15 +103,13 @@ def handle_once(sessions: sessionmaker[Session], digest: str, handler: Callable[
     suspended again after a resumption), the same bytes are a new message.
     Returns the answer and whether it is new (False: a repeat, nothing changed).
     """
-    with sessions() as session:
-        seen = session.get(InboundRow, digest)
-        if seen is not None and (seen.state is None or state_of(session, seen.process_id or "") == seen.state):
-            return _replay(seen), False
     try:
-        with sessions.begin() as session:
-            stale = session.get(InboundRow, digest)
-            if stale is not None:
-                session.delete(stale)
+        with sessions.begin() as session:  # a repeat reads and writes nothing more, so one transaction serves
+            seen = session.get(InboundRow, digest)
+            if seen is not None:
+                if seen.state is None or state_of(session, seen.process_id or "") == seen.state:
+                    return _replay(seen), False
+                session.delete(seen)
                 session.flush()
             answer = handler(session)
             # a message that created its process (201) is the same request for ever: no state to compare
