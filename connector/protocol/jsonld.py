@@ -3,6 +3,11 @@
 Inbound messages are brought to the compact form the DSP schemas describe: a message in that form (the
 usual case, or plain JSON without ``@context``) is taken as it is; any other JSON-LD form (expanded, other
 prefixes) is expanded and compacted again with the DSP context, using only the pinned context copies.
+
+"In that form" means more than naming the DSP context: a message that names it but writes DSP or ODRL
+properties as compact IRIs (``dspace:agreement``, ``odrl:permission``) or full IRIs, or types as
+``dspace:``/``odrl:`` IRIs, says the same thing as the compact form, yet taken as it stands its
+``agreement`` (or ``offer``, pids ...) would be missing. Such a message takes the expand/compact path too.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from connector.protocol.errors import MessageInvalid
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 ODRL_PROFILE_CONTEXT = "https://w3id.org/dspace/2025/1/odrl-profile.jsonld"
 DSPACE_NS = "https://w3id.org/dspace/2025/1/"
+ODRL_NS = "http://www.w3.org/ns/odrl/2/"
+# keys and types written with these are not the compact DSP form (the context has terms for them)
+_NOT_COMPACT = ("dspace:", "odrl:", DSPACE_NS, ODRL_NS)
 
 
 @cache
@@ -45,9 +53,32 @@ def _context_urls(context: Any) -> list[Any]:
 
 
 def is_compact_dsp(message: dict[str, Any]) -> bool:
-    """True when the message already uses exactly the DSP context (optionally with the ODRL profile)."""
+    """True when the message uses exactly the DSP context (optionally with the ODRL profile) and its terms."""
     urls = _context_urls(message.get("@context"))
-    return bool(urls) and urls[0] == DSP_CONTEXT and all(u in (DSP_CONTEXT, ODRL_PROFILE_CONTEXT) for u in urls)
+    return (bool(urls) and urls[0] == DSP_CONTEXT and all(u in (DSP_CONTEXT, ODRL_PROFILE_CONTEXT) for u in urls)
+            and not _uses_iris_for_terms(message))
+
+
+def _uses_iris_for_terms(message: dict[str, Any]) -> bool:
+    """True when any key or ``@type`` is a DSP/ODRL compact or full IRI, or a nested node has its own context."""
+    stack: list[Any] = [message]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if key.startswith(_NOT_COMPACT) or (key == "@context" and node is not message):
+                return True
+            if key == "@type":
+                types = value if isinstance(value, list) else [value]
+                if any(isinstance(t, str) and t.startswith(_NOT_COMPACT) for t in types):
+                    return True
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return False
 
 
 def normalise(message: Any) -> dict[str, Any]:
@@ -58,7 +89,7 @@ def normalise(message: Any) -> dict[str, Any]:
         raise MessageInvalid("a DSP message must be a JSON object")
     expanded_form = any("://" in key for key in message)
     if "@context" not in message and not expanded_form:
-        return {"@context": [DSP_CONTEXT], **message}
+        message = {"@context": [DSP_CONTEXT], **message}  # plain JSON is read with the DSP context
     if is_compact_dsp(message):
         return message
     for url in _context_urls(message.get("@context", [])):
