@@ -12,13 +12,15 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from cachetools import LRUCache
 from pyld import jsonld
+from pyld.context_resolver import ContextResolver  # type: ignore[import-untyped]
 
 from connector.protocol.jsonld import DSP_CONTEXT, document_loader, is_compact_dsp, normalise
 from connector.protocol.schemas import validate_message
 
-D = "https://w3id.org/dspace/2025/1/"
-O = "http://www.w3.org/ns/odrl/2/"
+DSPACE = "https://w3id.org/dspace/2025/1/"
+ODRL = "http://www.w3.org/ns/odrl/2/"
 EXAMPLES = resources.files("connector.resources") / "dsp" / "negotiation" / "example"
 MESSAGES = sorted(e.name for e in EXAMPLES.iterdir() if "message" in e.name)
 
@@ -43,7 +45,12 @@ def _example(name: str) -> dict[str, Any]:
 
 
 def _expanded(message: dict[str, Any]) -> list[dict[str, Any]]:
-    expanded: list[dict[str, Any]] = jsonld.expand(copy.deepcopy(message), {"documentLoader": document_loader})
+    """What a correct sender expands to. A context cache of its own: with pyld's shared cache, once another
+    DSP message was processed, the agreement's type-scoped context is mixed up and pyld itself drops the
+    agreement while expanding (a sender-side pyld pitfall; :func:`normalise` never uses the shared cache)."""
+    options = {"documentLoader": document_loader, "contextResolver": ContextResolver(LRUCache(maxsize=64),
+                                                                                     document_loader)}
+    expanded: list[dict[str, Any]] = jsonld.expand(copy.deepcopy(message), options)
     return expanded
 
 
@@ -55,9 +62,9 @@ def _prefixed(node: Any) -> Any:
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
-        short = key.replace(D, "dspace:").replace(O, "odrl:")
+        short = key.replace(DSPACE, "dspace:").replace(ODRL, "odrl:")
         if key == "@type":
-            value = [t.replace(D, "dspace:").replace(O, "odrl:") for t in value]
+            value = [t.replace(DSPACE, "dspace:").replace(ODRL, "odrl:") for t in value]
         out[short] = _prefixed(value)
     return out
 
@@ -90,6 +97,15 @@ def test_an_expanded_agreement_message_keeps_its_agreement() -> None:
         assert read["agreement"]["@id"] == compact["agreement"]["@id"], form
         assert read["agreement"]["permission"] == compact["agreement"]["permission"], form
         assert read["agreement"]["assignee"] == compact["agreement"]["assignee"], form
+
+
+def test_the_shared_pyld_cache_does_not_reach_normalise() -> None:
+    """Messages processed before with pyld's shared cache leave the next reading of an agreement intact."""
+    request = _example("contract-request-message_initial.json")
+    jsonld.expand(copy.deepcopy(request), {"documentLoader": document_loader})  # fills pyld's shared cache
+    compact = _example("contract-agreement-message-full.json")
+    for document in _forms(compact).values():
+        assert normalise(copy.deepcopy(document))["agreement"] == compact["agreement"]
 
 
 def test_compact_messages_with_extension_iris_stay_on_the_fast_path() -> None:
