@@ -6,6 +6,10 @@ caller's access token, verifies every presentation and credential (signature, tr
 validity, revocation, holder = caller) and returns the credentials as plain JSON. Verified results are
 cached per (caller, scopes) until the earliest credential expiry, capped by ``cache_ttl`` so revocations
 still show up within that bound.
+
+A caller whose verified SI token carries no access token grants nothing to read: it is the DID it proved,
+with no credentials (a participant that holds none yet can still see what needs none). Whatever a caller
+does present is verified in full; one bad presentation or credential still refuses the caller.
 """
 
 from __future__ import annotations
@@ -128,6 +132,8 @@ class DcpVerifier:
         caller = await self.verify_caller(si_token_of_caller)
         scope_list = sorted(set(scopes))
         requested = parse_scopes(scope_list)
+        if not caller.access_token:  # nothing granted, so nothing to read: authenticated, without claims
+            return VerifiedParty(caller.did, [], [], min(caller.expires_at, time.time() + self.cache_ttl))
         cache_key = (caller.did, tuple(scope_list))
         cached = self._cache.get(cache_key)
         if cached is not None and cached.expires_at > time.time():

@@ -9,13 +9,18 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
-from identity.credentials.jwt import issue_vc_jwt
+from identity.credentials.jwt import issue_vc_jwt, issue_vp_jwt
 from identity.credentials.trust import TrustList
 from identity.dcp.credential_service import create_credential_service_app
 from identity.dcp.errors import DcpError, TokenError
+from identity.dcp.http import did_document_path
 from identity.dcp.jti_store import JtiStore
+from identity.dcp.jws import parse_jws, sign_jws
 from identity.dcp.presentation_client import query_presentations
+from identity.dcp.schemas import DCP_CONTEXT
 from identity.dcp.scopes import type_scope
 from identity.dcp.verifier import DcpVerifier, PresentationRejected, VerifiedParty
 from identity.dids import Resolver
@@ -123,8 +128,9 @@ def test_caller_checks(setup: Setup, tmp_path: Path) -> None:
         asyncio.run(setup.fetch(setup.token([MEMBERSHIP]), [MEMBERSHIP], allow_http=False))
     assert err2.value.code == "insecure_credential_service"
     keyonly = make_wallet(tmp_path / "keyonly")
-    with pytest.raises(DcpError) as err3:
-        asyncio.run(setup.fetch(keyonly.sign_si_token(setup.verifier.did), [MEMBERSHIP]))
+    granted = keyonly.issue_access_token(setup.verifier.did, [MEMBERSHIP])
+    with pytest.raises(DcpError) as err3:  # it grants reading, but publishes nowhere to read from
+        asyncio.run(setup.fetch(keyonly.sign_si_token(setup.verifier.did, token=granted), [MEMBERSHIP]))
     assert err3.value.code == "no_credential_service"
     with pytest.raises(DcpError) as err4:
         asyncio.run(setup.fetch(setup.token([MEMBERSHIP]), ["presentation1"]))
@@ -146,3 +152,50 @@ def test_query_presentations_holder_from_access_token(setup: Setup) -> None:
                                              holder_access_token=access, scopes=[MEMBERSHIP], http_client=client)
 
     assert len(asyncio.run(go())) == 1
+
+
+def test_caller_granting_nothing_is_authenticated_without_claims(setup: Setup, tmp_path: Path) -> None:
+    """No access token in a valid SI token: the DID is proven, no credential is read (none can be)."""
+    keyonly = make_wallet(tmp_path / "no-credentials")  # did:key: no credential service at all
+    token = keyonly.sign_si_token(setup.verifier.did)
+    party = asyncio.run(setup.fetch(token, [MEMBERSHIP]))
+    assert (party.did, party.credentials, party.presentations) == (keyonly.did, [], [])
+    with pytest.raises(TokenError) as err:  # the token itself is still checked in full
+        asyncio.run(setup.fetch(token, [MEMBERSHIP]))
+    assert err.value.code == "replayed"
+    intruder = make_wallet(tmp_path / "intruder")
+    forged = sign_jws(parse_jws(keyonly.sign_si_token(setup.verifier.did)).payload, intruder.key, kid=keyonly.kid)
+    with pytest.raises(TokenError) as err2:
+        asyncio.run(setup.fetch(forged, [MEMBERSHIP]))
+    assert err2.value.code == "signature_invalid"
+
+
+def test_empty_holder_signed_presentation_gives_no_claims(tmp_path: Path) -> None:
+    """A credential service that answers with a valid VP holding no credential: authenticated, no claims."""
+    hport, vport = free_port(), free_port()
+    holder = make_wallet(tmp_path / "holder", hport)
+    verifier = make_wallet(tmp_path / "verifier", vport, with_cs=False)
+    holder_app = FastAPI()
+
+    @holder_app.get(did_document_path(holder.did))
+    async def did_document() -> JSONResponse:
+        return JSONResponse(holder.did_document())
+
+    @holder_app.post("/presentations/query")
+    async def presentations() -> JSONResponse:
+        empty = issue_vp_jwt(holder.did, [], holder.key, holder.kid, verifier.did)
+        return JSONResponse({"@context": [DCP_CONTEXT], "type": "PresentationResponseMessage",
+                             "presentation": [empty]})
+
+    async def go() -> VerifiedParty:
+        async with httpx.AsyncClient() as client:
+            dcp = DcpVerifier.for_wallet(
+                verifier, resolver=Resolver(allow_http_hosts=LOOPBACK), jti_store=JtiStore(tmp_path / "vj.db"),
+                trust=TrustList({"MembershipCredential": ["did:web:issuer.example"]}), http_client=client,
+                allow_http_hosts=LOOPBACK)
+            access = holder.issue_access_token(verifier.did, [MEMBERSHIP])
+            return await dcp.fetch_verified_claims(holder.sign_si_token(verifier.did, token=access), [MEMBERSHIP])
+
+    with serve(holder_app, hport):
+        party = asyncio.run(go())
+    assert party.did == holder.did and party.credentials == [] and len(party.presentations) == 1
