@@ -98,7 +98,9 @@ def normalise(message: Any) -> dict[str, Any]:
     try:
         # a context cache of this call's own: pyld's shared one is corrupted by the DSP ODRL profile being
         # both a referenced and an imported context (see connector.jsonld._options)
-        options = {"documentLoader": document_loader,
+        # base None: a relative id (an EDC asset id such as "part-traceability" as target) stays as written
+        # instead of being resolved against pyld's made-up default base http://example.org/base/
+        options = {"documentLoader": document_loader, "base": None,
                    "contextResolver": ContextResolver(LRUCache(maxsize=64), document_loader)}
         expanded = jsonld.expand(message, options)
         compacted = jsonld.compact(expanded, {"@context": [DSP_CONTEXT]}, options)
