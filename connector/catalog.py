@@ -130,7 +130,8 @@ def data_service(ctx: Any) -> dict[str, Any]:
 def offer_json(ctx: Any, definition: ContractDefinition, asset: Asset, contract: PolicyDefinition, *,
                with_target: bool = False) -> dict[str, Any]:
     """The contract policy as the ``Offer`` for ``asset`` (catalog form: no ``target``; message form: with it)."""
-    policy = fill_placeholders(contract.policy, provider=ctx.did, asset=asset.id)  # library templates
+    policy = fill_placeholders(contract.policy, provider=ctx.did, asset=asset.id,  # library templates
+                               policy_hash=contract.policy_hash)
     body = {k: v for k, v in policy.items() if k not in ("@context", "target", "assigner", "assignee")}
     body["@id"] = offer_id(definition.id, asset.id, contract.policy_hash)
     body["@type"] = "Offer"

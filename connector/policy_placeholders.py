@@ -5,14 +5,14 @@ WHY: the policies in ``policies/library`` are templates written once for every p
 them as written, so one definition can be offered on many assets. Only when the connector makes the offer
 for one asset do the placeholders get their values, anywhere in the policy (the policy itself, its rules,
 duties and consequences), so the consumer receives - and sends back - a policy about the real parties and
-dataset. Pure functions on compact ODRL JSON-LD; the input is never modified.
+dataset. The input is never modified. Both functions sit on the catalog's hot path, so a policy without
+placeholders costs one memo look-up (per policy hash, or in the parsed policy's own memo).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from policies.model import Asset, Duty, Party, Policy, Rule
@@ -23,13 +23,26 @@ PROVIDER_PLACEHOLDER = "urn:pactum:provider"
 ASSET_PLACEHOLDER = "urn:pactum:asset"
 PLACEHOLDERS = (PROVIDER_PLACEHOLDER, ASSET_PLACEHOLDER)
 _LITERAL_KEYS = frozenset({"@context", "@value"})  # text, not IRIs: a literal "urn:pactum:asset" stays as written
+_MEMO_LIMIT = 4096
+_template_hashes: dict[str, bool] = {}  # policy hash -> has placeholders
 
 
-def fill_placeholders(policy: Mapping[str, Any], *, provider: str, asset: str) -> dict[str, Any]:
-    """A copy of ``policy`` with every placeholder IRI replaced (as a plain value or an ``{"@id": ...}`` node).
+def fill_placeholders(policy: Mapping[str, Any], *, provider: str, asset: str,
+                      policy_hash: str | None = None) -> dict[str, Any]:
+    """``policy`` with every placeholder IRI replaced (as a plain value or an ``{"@id": ...}`` node).
 
     Only whole values are replaced: an IRI that merely starts with ``urn:pactum:asset`` is something else.
+    With ``policy_hash`` (the stored definition's hash) a policy known to have no placeholders is returned as a
+    shallow copy without walking it again.
     """
+    if policy_hash is not None:
+        template = _template_hashes.get(policy_hash)
+        if template is None:
+            template = has_placeholders(policy)
+            if len(_template_hashes) < _MEMO_LIMIT:
+                _template_hashes[policy_hash] = template
+        if not template:
+            return dict(policy)
     values = {PROVIDER_PLACEHOLDER: provider, ASSET_PLACEHOLDER: asset}
     filled = _fill(dict(policy), values)
     assert isinstance(filled, dict)
@@ -43,19 +56,27 @@ def fill_policy(policy: Policy, *, provider: str, asset: str) -> Policy:
     request whose target is the real dataset id; a template's ``urn:pactum:asset`` target would match no
     request. Filling the parsed policy avoids parsing the document again for every asset.
     """
-    if not _mentions_placeholder(policy):
+    memo = policy._cache  # the parsed policy's own memo (compiled rules live there too); never compared/hashed
+    template = memo.get("placeholders")
+    if template is None:
+        template = memo["placeholders"] = _mentions_placeholder(policy)
+    if not template:
         return policy
-    return _filled_policy(policy, provider, asset)
+    filled: dict[tuple[str, str], Policy] = memo.setdefault("filled", {})
+    hit = filled.get((provider, asset))
+    if hit is None:
+        hit = _filled_policy(policy, provider, asset)
+        if len(filled) < _MEMO_LIMIT:
+            filled[(provider, asset)] = hit
+    return hit
 
 
-@lru_cache(maxsize=4096)
 def _filled_policy(policy: Policy, provider: str, asset: str) -> Policy:
     values = {PROVIDER_PLACEHOLDER: provider, ASSET_PLACEHOLDER: asset}
     # a fresh _cache: replace() would share the template's, and with it the template's compiled rules
     return dataclasses.replace(policy, rules=tuple(_fill_node(r, values) for r in policy.rules), _cache={})
 
 
-@lru_cache(maxsize=1024)
 def _mentions_placeholder(policy: Policy) -> bool:
     def node_has(node: Rule | Duty) -> bool:
         if any(t.iri in PLACEHOLDERS for t in node.targets):
