@@ -145,7 +145,10 @@ def build_context(settings: Settings) -> ConnectorContext:
     engine, sessions = open_database(settings.storage.url)
     wallet = open_wallet(settings)
     allow_http = loopback_http_hosts(settings)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), limits=httpx.Limits(max_connections=200), verify=verify)
+    # keep-alive for what the outbox sends in parallel (connector.outbox.MAX_PARALLEL_DELIVERIES) and the DCP
+    # queries beside it, so busy periods reuse connections instead of opening new ones
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=32)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), limits=limits, verify=verify)
     resolver = Resolver(allow_http_hosts=allow_http, http_client=http)
     resolver.add_document(wallet.did_document())
     trust_list = TrustList(settings.trust.issuers)

@@ -10,6 +10,7 @@ processes go out in parallel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,10 @@ BASE_DELAY = 0.5  # seconds before the first retry
 MAX_DELAY = 60.0  # cap of one backoff step
 MAX_ATTEMPTS = 12  # then the message fails for good and the process is told
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# WHY a bound: every request in flight is a pooled connection the HTTP client scans on each request and
+# response; dozens of simultaneous deliveries cost more CPU in that bookkeeping (and in new connections
+# beyond the keep-alive pool) than they gain, while a few in parallel already keep both sides busy.
+MAX_PARALLEL_DELIVERIES = 16
 
 # Called after a message was accepted (2xx): (message_type, outbox row, response JSON or None)
 DeliveredHook = Callable[[OutboxRow, Any], Awaitable[None] | None]
@@ -65,6 +70,7 @@ class Outbox:
         self._inflight: set[str] = set()  # process ids with a delivery under way
         self._finished: set[str] = set()  # process ids whose delivery ended while pending rows were being read
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: asyncio.Semaphore | None = None
 
     # ---- producers --------------------------------------------------------------------------------------
     def enqueue(self, session: Session, *, process_id: str, kind: str, message: dict[str, Any], url: str,
@@ -122,6 +128,7 @@ class Outbox:
     async def run_worker(self) -> None:
         """Deliver until :meth:`stop_worker`; sleeps on the wake event, or until the next retry is due."""
         self._loop = asyncio.get_running_loop()
+        self._sending = asyncio.Semaphore(MAX_PARALLEL_DELIVERIES)
         self._wake = asyncio.Event()
         self._wake.set()  # resume whatever a previous run left pending
         while not self._stopping:
@@ -188,7 +195,8 @@ class Outbox:
                 headers[CORRELATION_HEADER] = row.correlation_id
             status: int | None = None
             try:
-                response = await self.ctx.http.post(row.url, content=row.body, headers=headers)
+                async with self._sending or contextlib.nullcontext():
+                    response = await self.ctx.http.post(row.url, content=row.body, headers=headers)
                 status = response.status_code
                 detail = response.text[:2000]
             except httpx.HTTPError as exc:
