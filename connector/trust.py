@@ -13,6 +13,7 @@ for, so those are exactly the types any of its policies can use; asking for more
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ import httpx
 from connector.errors import ConnectorError
 from identity.dcp.scopes import type_scope
 from identity.errors import IdentityError
+from identity.wallet import CREDENTIALS_FILE
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pactum.connector.trust")
 
 DSP_VERSION = "2025-1"
+HELD_SCOPES_SECONDS = 5.0
 
 
 class TrustError(ConnectorError):
@@ -75,13 +78,32 @@ class DcpTrust:
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
         self._peer_dids: dict[str, tuple[str, float]] = {}
+        self._held: tuple[tuple[int, int], float, list[str]] | None = None  # (wallet file stamp, until, scopes)
 
     # ---- outgoing ---------------------------------------------------------------------------------------
     def held_scopes(self) -> list[str]:
-        """Scopes for every credential type we hold: what the counterparty may read about us."""
+        """Scopes for every credential type we hold: what the counterparty may read about us.
+
+        WHY remembered: every outgoing DSP message needs them, and reading and parsing the wallet each time
+        was a visible share of a busy connector. They are read again as soon as the wallet's credential
+        file changes (a credential stored or removed), and at least every ``HELD_SCOPES_SECONDS``.
+        """
+        stamp = self._wallet_stamp()
+        held = self._held
+        if held is not None and held[0] == stamp and held[1] > time.monotonic():
+            return list(held[2])
         types = {t for c in self.ctx.wallet.credentials() for t in c.types if t != "VerifiableCredential"}
         form = self.ctx.settings.trust.scope_format
-        return sorted(type_scope(t, "read", form) for t in types)
+        scopes = sorted(type_scope(t, "read", form) for t in types)
+        self._held = (stamp, time.monotonic() + HELD_SCOPES_SECONDS, scopes)
+        return list(scopes)
+
+    def _wallet_stamp(self) -> tuple[int, int]:
+        try:
+            info = os.stat(self.ctx.wallet.folder / CREDENTIALS_FILE)
+        except OSError:
+            return (0, 0)
+        return (info.st_mtime_ns, info.st_size)
 
     def authorization(self, audience_did: str) -> str:
         """The ``Authorization`` header value for one request to ``audience_did`` (fresh ``jti`` each time)."""

@@ -11,6 +11,7 @@ still on disk when the process restarts), and expired entries are purged at most
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ class JtiStore:
     def __init__(self, location: str | Path | Engine) -> None:
         """``location`` is a file path (SQLite), an SQLAlchemy URL or an existing Engine."""
         try:
+            own = not isinstance(location, Engine)  # a caller's engine keeps its own settings and connections
             if isinstance(location, Engine):
                 self._engine = location
             else:
@@ -64,15 +66,37 @@ class JtiStore:
                 if file_backed:
                     event.listen(self._engine, "connect", _sqlite_pragmas)
             _metadata.create_all(self._engine)
-        except SQLAlchemyError as exc:
+            self._raw = self._raw_connection(self._engine) if own else None
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise DcpError(f"cannot open jti store: {exc}", code="jti_store_unavailable", status=500) from exc
         self._lock = threading.Lock()
         self._purged_at = float("-inf")
+
+    @staticmethod
+    def _raw_connection(engine: Engine) -> sqlite3.Connection | None:
+        """For a SQLite file: one autocommit connection of our own, so a claim is a bare INSERT.
+
+        WHY: every DSP request burns a jti; through the SQL toolkit a claim cost ~0.5 ms of CPU (connection
+        checkout, statement compilation, transaction bookkeeping), a plain INSERT a few microseconds.
+        """
+        database = engine.url.database
+        if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            return None
+        raw = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=10)
+        _sqlite_pragmas(raw, None)
+        return raw
+
+    def _execute(self, sql: str, *params: object) -> int:
+        """Run one statement on the raw connection (autocommit); its rowcount."""
+        assert self._raw is not None
+        return self._raw.execute(sql, params).rowcount
 
     def claim(self, jti: str, expires_at: float, *, now: float | None = None) -> bool:
         """Record ``jti``; return False if it was already seen and not yet expired (a replay)."""
         now = time.time() if now is None else now
         with self._lock:
+            if self._raw is not None:
+                return self._claim_raw(jti, float(expires_at), now)
             if not self._purged_at <= now < self._purged_at + PURGE_INTERVAL:
                 with self._engine.begin() as conn:
                     conn.execute(delete(_used).where(_used.c.expires_at < now))
@@ -88,6 +112,22 @@ class JtiStore:
                 return bool(renewed.rowcount)
         return True
 
+    def _claim_raw(self, jti: str, expires_at: float, now: float) -> bool:
+        table = _used.name
+        try:
+            if not self._purged_at <= now < self._purged_at + PURGE_INTERVAL:
+                self._execute(f"DELETE FROM {table} WHERE expires_at < ?", now)
+                self._purged_at = now
+            try:
+                self._execute(f"INSERT INTO {table} (jti, expires_at) VALUES (?, ?)", jti, expires_at)
+            except sqlite3.IntegrityError:
+                # seen before: a replay, unless that entry has expired and was not purged yet
+                return self._execute(f"UPDATE {table} SET expires_at = ? WHERE jti = ? AND expires_at < ?",
+                                     expires_at, jti, now) == 1
+        except sqlite3.Error as exc:
+            raise DcpError(f"cannot record the token id: {exc}", code="jti_store_unavailable", status=500) from exc
+        return True
+
     def seen(self, jti: str) -> bool:
         """True when ``jti`` is recorded (for diagnostics and tests)."""
         with self._engine.connect() as conn:
@@ -95,4 +135,6 @@ class JtiStore:
 
     def close(self) -> None:
         """Release connections."""
+        if self._raw is not None:
+            self._raw.close()
         self._engine.dispose()

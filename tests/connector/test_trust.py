@@ -66,3 +66,29 @@ def test_counterparty_did_is_discovered_from_version_metadata(tmp_path: Path) ->
                 finally:
                     await consumer.http.aclose()
             assert asyncio.run(discover()) == provider.did
+
+
+def test_held_scopes_follow_the_wallet_at_once(tmp_path: Path) -> None:
+    """The remembered scopes are read again as soon as a credential is stored or removed."""
+    from datetime import UTC, datetime, timedelta
+
+    from identity.credentials.jwt import issue_vc_jwt
+    from identity.dids import did_key_from_key
+    from identity.keys import generate_key
+
+    issuer_key = generate_key("EdDSA")
+    issuer = did_key_from_key(issuer_key)
+    with context(tmp_path) as ctx:
+        assert ctx.trust.held_scopes() == []
+        now = datetime.now(UTC)
+        credential = issue_vc_jwt({
+            "@context": ["https://www.w3.org/ns/credentials/v2"], "id": "urn:uuid:m1",
+            "type": ["VerifiableCredential", "MembershipCredential"], "issuer": issuer,
+            "validFrom": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "validUntil": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "credentialSubject": {"id": ctx.did}}, issuer_key, f"{issuer}#{issuer.split(':')[-1]}")
+        ctx.wallet.store_credential(credential)
+        assert ctx.trust.held_scopes() == ["org.eclipse.dspace.dcp.vc.type:MembershipCredential:read"]
+        assert "token" in parse_jws(ctx.trust.authorization("did:web:peer.example").removeprefix("Bearer ")).payload
+        ctx.wallet.remove_credential("urn:uuid:m1")
+        assert ctx.trust.held_scopes() == []
