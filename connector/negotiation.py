@@ -177,14 +177,16 @@ class OfferedContract:
     approval: str
 
 
-def find_offer(ctx: ConnectorContext, party: Party, offer_id: str) -> OfferedContract:
-    """The offer ``offer_id`` if this provider made it to ``party`` (access policy still permits), or 400."""
+def find_offer(ctx: ConnectorContext, party: Party, offer_id: str, session: Session | None = None) -> OfferedContract:
+    """The offer ``offer_id`` if this provider made it to ``party`` (access policy still permits), or 400.
+
+    ``session``: read in this open session (the request's transaction) instead of new ones."""
     try:
         catalog = importlib.import_module("connector.catalog")
     except ModuleNotFoundError as exc:
         raise ConnectorError("this connector offers no contracts yet", code="catalog_unavailable",
                              status=503) from exc
-    found = catalog.find_offer(ctx, party, offer_id)
+    found = catalog.find_offer(ctx, party, offer_id, session)
     if found is None:
         raise MessageInvalid(f"offer {offer_id!r} is not (or no longer) offered to {party.did}",
                              code="offer_unknown")
@@ -243,7 +245,7 @@ def provider_receive_request(ctx: ConnectorContext, session: Session, party: Par
         if existing is not None:
             raise InvalidTransition(f"a negotiation with consumerPid {consumer_pid!r} already exists "
                                     f"(state {existing.state})", code="duplicate_consumer_pid")
-        offered = find_offer(ctx, party, offer["@id"])
+        offered = find_offer(ctx, party, offer["@id"], session)
         if not offers_match(offer, offered.offer, offered.asset_id):
             raise MessageInvalid(f"the requested policy differs from offer {offer['@id']!r} as offered",
                                  code="offer_mismatch")
@@ -496,12 +498,19 @@ def _take_step(ctx: ConnectorContext, session: Session, row: NegotiationRow, ste
     _STEPS[event](ctx, session, row, body)
 
 
+def _lent(session: Session) -> Any:
+    """The step's own session, lent to a store that reads (see connector.catalog.LentSession)."""
+    from connector.catalog import LentSession
+
+    return LentSession(session)
+
+
 def _step_agree(ctx: ConnectorContext, session: Session, row: NegotiationRow, body: dict[str, Any]) -> None:
     """Provider: evaluate the contract policy on the caller's verified claims; agree, or terminate with why."""
     policy_json = json.loads(row.policy or "{}")
     policy = parse_offer(policy_json)
     party = party_from_json(row.party, row.counterparty_did)
-    asset = AssetStore(ctx.sessions, ctx.settings).find(row.asset_id) if row.asset_id else None
+    asset = AssetStore(_lent(session), ctx.settings).find(row.asset_id) if row.asset_id else None
     decision: Decision = ctx.policy_gate.decide(policy, target=policy_target(policy, row.asset_id),
                                                 assignee=row.counterparty_did,
                                                 assigner=ctx.did, credentials=party.credentials, facts=party.facts,
