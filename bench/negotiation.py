@@ -4,8 +4,9 @@ Run: ``.venv/bin/python bench/negotiation.py [--runs 15] [--consumers 5] [--conc
 
 1. Time to agreement: one consumer connector asks a provider connector for a dataset (DSP catalog) and
    negotiates it to FINALIZED (request, agreement, verification, finalized event) through its management
-   API, sequentially, ``--runs`` times (its state polled every 5 ms); median wall time. Every DSP message is authenticated with a DCP
-   self-issued token and the receiver queries and verifies the sender's MembershipCredential presentation.
+   API, sequentially, ``--runs`` times (its state polled every 5 ms); median wall time. Every DSP message
+   is authenticated with a DCP self-issued token and the receiver queries and verifies the sender's
+   MembershipCredential presentation.
 2. The floor: the same number of sequential HTTP round trips the protocol needs (5 DSP messages: dataset
    request, ContractRequest, ContractAgreement, AgreementVerification, FINALIZED event), as plain POSTs of
    a similar size (1 KiB JSON body, 1 KiB bearer header) over keep-alive to a bare Starlette echo app in
