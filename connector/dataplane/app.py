@@ -122,6 +122,26 @@ class DataPortApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def _release_headers(release: Release) -> tuple[int, dict[str, str]]:
+    """Status and headers of a granted data request: uses so far, byte ranges when nothing was rewritten."""
+    body = release.body
+    headers: dict[str, str] = {"X-Pactum-Uses": str(release.grant.uses)}
+    status = 200
+    if not release.transformed:
+        headers["Accept-Ranges"] = "bytes"
+        if body.byte_range is not None and body.size is not None:
+            status = 206
+            headers["Content-Range"] = f"bytes {body.byte_range.start}-{body.byte_range.end}/{body.size}"
+    return status, headers
+
+
+def _content_type(media_type: str) -> bytes:
+    """As Starlette's ``Response`` writes it: text types get ``charset=utf-8`` unless they name one."""
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        media_type += "; charset=utf-8"
+    return media_type.encode("latin-1")
+
+
 def error_response(exc: Exception) -> JSONResponse:
     """The problem+json answer for an error raised while serving (the same mapping as the app's handlers)."""
     if isinstance(exc, ConnectorError):
@@ -183,13 +203,7 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, mo
 
     async def serve_release(release: Release) -> Response:
         body = release.body
-        headers: dict[str, str] = {"X-Pactum-Uses": str(release.grant.uses)}
-        status = 200
-        if not release.transformed:
-            headers["Accept-Ranges"] = "bytes"
-            if body.byte_range is not None and body.size is not None:
-                status = 206
-                headers["Content-Range"] = f"bytes {body.byte_range.start}-{body.byte_range.end}/{body.size}"
+        status, headers = _release_headers(release)
         if release.data is not None:
             return Response(release.data, status_code=status, media_type=body.content_type, headers=headers)
         if not release.transformed and body.length is not None:
@@ -217,12 +231,23 @@ def create_data_app(dataplane: DataPlane, *, max_body_bytes: int = 1_048_576, mo
                                          status=404)
                 auth = headers.get(b"authorization")
                 rng = headers.get(b"range")
-                response = await serve_release(
-                    await dataplane.release(transfer_id, _bearer_value(auth.decode("latin-1") if auth else None),
-                                            sub_path=sub_path or None,
-                                            range_header=rng.decode("latin-1") if rng else None))
+                release = await dataplane.release(
+                    transfer_id, _bearer_value(auth.decode("latin-1") if auth else None),
+                    sub_path=sub_path or None, range_header=rng.decode("latin-1") if rng else None)
+                small = release.data
+                if small is None:
+                    response = await serve_release(release)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a problem+json answer
-                response = error_response(exc)
+                small, response = None, error_response(exc)
+            if small is not None:  # a small body, already counted and logged: two sends, no response object
+                status, extra = _release_headers(release)
+                await send({"type": "http.response.start", "status": status, "headers": [
+                    (b"content-length", str(len(small)).encode("latin-1")),
+                    (b"content-type", _content_type(release.body.content_type)),
+                    *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+                    (_CORRELATION_KEY, corr.encode("latin-1"))]})
+                await send({"type": "http.response.body", "body": small})
+                return
             response.headers[CORRELATION_HEADER] = corr
             await response(scope, receive, send)
 
