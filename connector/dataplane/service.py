@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -411,6 +412,8 @@ class DataPlane:
         cached = self._locations.get(transfer.transfer_id)
         if cached is None:
             cached = resolve_address(transfer.asset.data_address, self.data_sources)
+            if cached["type"] == "folder" and cached.get("path"):
+                cached["root"] = os.path.realpath(str(cached["path"]))  # the folder, resolved once per transfer
             self._locations[transfer.transfer_id] = cached
         return dict(cached)
 
@@ -517,7 +520,8 @@ class DataPlane:
         """
         location = self._location(transfer)
         if location["type"] == "folder":
-            location["resolved"] = safe_join(str(location["path"]), sub_path or location.get("subPath") or "")
+            location["resolved"] = safe_join(str(location["path"]), sub_path or location.get("subPath") or "",
+                                             resolved_root=location.get("root"))
         elif sub_path and location["type"] in ("file", "inline"):
             raise PathRefused(f"this asset is a single {location['type']} resource; sub paths are not allowed")
         elif sub_path and location["type"] == "http" and (

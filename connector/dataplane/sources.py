@@ -73,8 +73,12 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, end)
 
 
-def safe_join(folder: str | os.PathLike[str], sub_path: str) -> Path:
-    """``folder/sub_path`` if it stays inside ``folder`` after resolving symlinks, else PathRefused."""
+def safe_join(folder: str | os.PathLike[str], sub_path: str, *, resolved_root: str | None = None) -> Path:
+    """``folder/sub_path`` if it stays inside ``folder`` after resolving symlinks, else PathRefused.
+
+    ``resolved_root`` is ``os.path.realpath(folder)`` when the caller already has it (the data plane resolves
+    an asset's folder once per transfer; the sub path's own parts are resolved on every call).
+    """
     if not sub_path:
         raise PathRefused("this asset is a folder: name a file inside it")
     if "\x00" in sub_path or sub_path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", sub_path):
@@ -82,7 +86,7 @@ def safe_join(folder: str | os.PathLike[str], sub_path: str) -> Path:
     parts = sub_path.replace("\\", "/").split("/")
     if any(p == ".." for p in parts):
         raise PathRefused(f"path {sub_path!r} climbs out of the asset's folder ('..')")
-    root = os.path.realpath(folder)
+    root = resolved_root or os.path.realpath(folder)
     target = root
     # WHY step by step: ``root`` is already resolved, so only the sub path's own parts can be symlinks; one
     # lstat per part instead of a realpath over the whole path (this runs on every data request)
