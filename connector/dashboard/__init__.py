@@ -43,7 +43,7 @@ __all__ = ["create_router"]
 TEMPLATES = Path(__file__).parent / "templates"
 COOKIE = "pactum_dashboard"
 PAGES = [("", "Overview"), ("catalog", "Catalog"), ("agreements", "Agreements"), ("transfers", "Transfers"),
-         ("audit", "Audit trail"), ("decisions", "Decisions")]
+         ("audit", "Audit trail"), ("decisions", "Decisions"), ("refusals", "Refusals")]
 
 
 def _environment() -> Environment:
@@ -113,7 +113,7 @@ def create_router(ctx: Any, *, refresh_seconds: int = 5) -> APIRouter:
             return refused
         agreements, transfers, contract_definitions = sections(AGREEMENTS, TRANSFERS, CONTRACT_DEFINITIONS)
         found = decisions(ctx.engine, ctx.sessions, limit=20)
-        refusals = decisions(ctx.engine, ctx.sessions, limit=10_000)
+        refusals = decisions(ctx.engine, ctx.sessions, limit=10_000, refusals_only=True)
         counts = {"offers": len(contract_definitions.rows), "agreements": len(agreements.rows),
                   "transfers": len(transfers.rows),
                   "refusals": sum(1 for d in refusals.rows if str(d.get("decision", "")).lower() == "deny")}
@@ -158,7 +158,14 @@ def create_router(ctx: Any, *, refresh_seconds: int = 5) -> APIRouter:
     def dashboard_decisions(request: Request) -> Response:
         if (refused := denied(request)) is not None:
             return refused
-        return render(request, "decisions.html", "decisions", "Decisions",
+        return render(request, "decisions.html", "decisions", "Decisions", refusals_only=False,
                       decisions=decisions(ctx.engine, ctx.sessions))
+
+    @router.get("/refusals")
+    def dashboard_refusals(request: Request) -> Response:
+        if (refused := denied(request)) is not None:
+            return refused
+        return render(request, "decisions.html", "refusals", "Refusals", refusals_only=True,
+                      decisions=decisions(ctx.engine, ctx.sessions, refusals_only=True))
 
     return router

@@ -127,17 +127,26 @@ def protocol_decisions(engine: Engine, sessions: sessionmaker[Session]) -> list[
     return out
 
 
-def decisions(engine: Engine, sessions: sessionmaker[Session], *, limit: int = 200) -> Section:
+REFUSALS = ("deny", "violated", "flag")
+
+
+def decisions(engine: Engine, sessions: sessionmaker[Session], *, limit: int = 200,
+              refusals_only: bool = False) -> Section:
     """Every decision, newest first, with its explanation: audit entries that record one (permit/deny,
-    suspension, duty) and the control plane's agreements and terminations."""
-    section = read_rows(engine, sessions, AUDIT, limit=2000)
+    suspension, duty) and the control plane's agreements and terminations.
+
+    ``refusals_only`` selects the refusals in the query itself, so that a busy agreement's thousands of
+    permitted data requests cannot push the refusals out of the page.
+    """
+    where = (lambda table: table.c.decision.in_(REFUSALS)) if refusals_only else None
+    section = read_rows(engine, sessions, AUDIT, limit=2000, where=where)
     out = []
     for row in section.rows:
         kind = str(row.get("kind", ""))
         if row.get("decision") or any(hint in kind for hint in DECISION_KINDS_HINT):
             fields = parse_body(row)
             out.append({**row, "fields": fields, "explanation": explanation(fields)})
-    out.extend(protocol_decisions(engine, sessions))
+    out.extend(d for d in protocol_decisions(engine, sessions) if not refusals_only or d["decision"] == "deny")
     if not out and not section.available:
         return section
     out.sort(key=lambda d: str(d.get("time") or ""), reverse=True)

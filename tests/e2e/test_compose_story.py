@@ -139,3 +139,6 @@ def test_dashboard_after_the_story_in_chromium(compose_run: ComposeRun) -> None:
     # the newest decisions: the manufacturer's N permitted uses, use N+1 and the revoked member refused
     assert 'class="decision permit"' in decisions and 'class="decision deny"' in decisions
     assert 'class="why refusal"' in agreements and "xb:certification" in agreements  # the logistics refusal
+    refusals = dump_dom(login + "refusals")  # behind the N permitted uses, every refusal is still listed
+    assert 'class="decision permit"' not in refusals and 'data-kind="negotiation.terminated"' in refusals
+    assert "xb:certification" in refusals

@@ -82,6 +82,22 @@ def test_decisions_show_the_policy_explanation(client: TestClient, ctx: Any) -> 
     assert 'data-ok="true"' in audit_page and "2 entries, 1 signed checkpoints" in audit_page
 
 
+def test_refusals_stay_visible_behind_many_permitted_requests(client: TestClient, ctx: Any) -> None:
+    audit = AuditLog.for_wallet(ctx.sessions, ctx.wallet)
+    audit.record("negotiation.decision", process_id="neg-9", counterparty="did:web:atlantic.example",
+                 decision="deny", reasons=["xb:jurisdiction isPartOf adequate: US is not adequate"])
+    for use in range(2100):  # more than the newest rows the full page reads
+        audit.record("data.pull", process_id="tp-1", decision="permit", uses=use + 1)
+    headers = {"X-Api-Key": KEY}
+    everything = client.get("/dashboard/decisions", headers=headers).text
+    assert "US is not adequate" not in everything and 'class="decision permit"' in everything
+    refusals = client.get("/dashboard/refusals", headers=headers).text
+    assert "US is not adequate" in refusals and 'class="decision permit"' not in refusals
+    assert "Every decision" in refusals
+    overview = client.get("/dashboard/", headers=headers).text
+    assert 'id="count-refusals">1<' in overview
+
+
 def test_tampering_shows_as_broken(client: TestClient, ctx: Any) -> None:
     audit = AuditLog.for_wallet(ctx.sessions, ctx.wallet)
     audit.record("negotiation.decision", process_id="neg-1", decision="permit", summary="ok")
