@@ -4,10 +4,11 @@ Inbound messages are brought to the compact form the DSP schemas describe: a mes
 usual case, or plain JSON without ``@context``) is taken as it is; any other JSON-LD form (expanded, other
 prefixes) is expanded and compacted again with the DSP context, using only the pinned context copies.
 
-"In that form" means more than naming the DSP context: a message that names it but writes DSP or ODRL
-properties as compact IRIs (``dspace:agreement``, ``odrl:permission``) or full IRIs, or types as
-``dspace:``/``odrl:`` IRIs, says the same thing as the compact form, yet taken as it stands its
-``agreement`` (or ``offer``, pids ...) would be missing. Such a message takes the expand/compact path too.
+"In that form" means more than naming the DSP context: a message that names it but writes a property or
+type the context has a term for as a compact or full IRI (``dspace:agreement``, ``odrl:permission``,
+``odrl:Agreement``) says the same thing as the compact form, yet taken as it stands its ``agreement`` (or
+``offer``, pids ...) would be missing. Such a message takes the expand/compact path too. An IRI the
+context has no term for (``odrl:conflict``) is already what compaction would write, so it stays as sent.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 ODRL_PROFILE_CONTEXT = "https://w3id.org/dspace/2025/1/odrl-profile.jsonld"
 DSPACE_NS = "https://w3id.org/dspace/2025/1/"
 ODRL_NS = "http://www.w3.org/ns/odrl/2/"
-# keys and types written with these are not the compact DSP form (the context has terms for them)
-_NOT_COMPACT = ("dspace:", "odrl:", DSPACE_NS, ODRL_NS)
+_PREFIXES = {"dspace:": DSPACE_NS, "odrl:": ODRL_NS}
+_NOT_COMPACT = ("dspace:", "odrl:", DSPACE_NS, ODRL_NS)  # how IRIs that may have terms start
 
 
 @cache
@@ -59,8 +60,42 @@ def is_compact_dsp(message: dict[str, Any]) -> bool:
             and not _uses_iris_for_terms(message))
 
 
+@cache
+def termed_iris() -> frozenset[str]:
+    """Every DSP/ODRL IRI the DSP context (with its type-scoped contexts and the ODRL profile) has a term for."""
+    found: set[str] = set()
+
+    def collect(context: Any) -> None:
+        if not isinstance(context, dict):
+            return
+        for term, definition in context.items():
+            if term.startswith("@"):
+                continue
+            iri = definition.get("@id") if isinstance(definition, dict) else definition
+            if isinstance(iri, str) and iri != term:
+                found.add(_expand_prefix(iri))
+            if isinstance(definition, dict):
+                collect(definition.get("@context"))
+
+    for url in (DSP_CONTEXT, ODRL_PROFILE_CONTEXT):
+        collect(pinned_contexts()[url].get("@context"))
+    return frozenset(i for i in found if i.startswith((DSPACE_NS, ODRL_NS)))
+
+
+def _expand_prefix(name: str) -> str:
+    for prefix, namespace in _PREFIXES.items():
+        if name.startswith(prefix):
+            return namespace + name[len(prefix):]
+    return name
+
+
+def _is_termed_iri(name: str) -> bool:
+    return name.startswith(_NOT_COMPACT) and _expand_prefix(name) in termed_iris()
+
+
 def _uses_iris_for_terms(message: dict[str, Any]) -> bool:
-    """True when any key or ``@type`` is a DSP/ODRL compact or full IRI, or a nested node has its own context."""
+    """True when any key or ``@type`` is an IRI the DSP context has a term for, or a nested node has its own
+    context."""
     stack: list[Any] = [message]
     while stack:
         node = stack.pop()
@@ -70,11 +105,11 @@ def _uses_iris_for_terms(message: dict[str, Any]) -> bool:
         if not isinstance(node, dict):
             continue
         for key, value in node.items():
-            if key.startswith(_NOT_COMPACT) or (key == "@context" and node is not message):
+            if _is_termed_iri(key) or (key == "@context" and node is not message):
                 return True
             if key == "@type":
                 types = value if isinstance(value, list) else [value]
-                if any(isinstance(t, str) and t.startswith(_NOT_COMPACT) for t in types):
+                if any(isinstance(t, str) and _is_termed_iri(t) for t in types):
                     return True
             elif isinstance(value, dict | list):
                 stack.append(value)

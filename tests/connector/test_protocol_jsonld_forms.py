@@ -114,3 +114,16 @@ def test_compact_messages_with_extension_iris_stay_on_the_fast_path() -> None:
                "https://w3id.org/pactum/ns/purpose": "research"}
     assert is_compact_dsp(message)
     assert normalise(message) is message
+
+
+def test_iris_the_context_has_no_term_for_stay_on_the_fast_path() -> None:
+    """``odrl:conflict`` (library policies) is what compaction itself writes: the message is already compact."""
+    message = _example("contract-agreement-message.json")
+    message["agreement"]["odrl:conflict"] = {"@id": "odrl:prohibit"}
+    message["agreement"]["target"] = "part-traceability"  # a relative id, kept as written
+    assert is_compact_dsp(message) and normalise(message) is message
+    message["agreement"]["odrl:permission"] = message["agreement"].pop("permission")
+    assert not is_compact_dsp(message)
+    read = normalise(copy.deepcopy(message))
+    assert read["agreement"]["permission"] and read["agreement"]["target"] == "part-traceability"
+    assert read["agreement"]["odrl:conflict"] == {"@id": "odrl:prohibit"}

@@ -13,10 +13,10 @@ def test_relative_target_survives_normalisation() -> None:
         "consumerPid": "urn:uuid:c",
         "agreement": {"@id": "urn:uuid:a", "@type": "Agreement", "target": "part-traceability",
                       "assigner": "did:web:supplier", "assignee": "did:web:manufacturer",
-                      "timestamp": "2026-01-01T00:00:00Z", "permission": [{"action": "use"}],
+                      "timestamp": "2026-01-01T00:00:00Z", "odrl:permission": [{"action": "use"}],
                       "odrl:conflict": {"@id": "odrl:prohibit"}},
     }
-    assert not is_compact_dsp(message)  # the odrl: key sends it through expansion
+    assert not is_compact_dsp(message)  # odrl:permission (the context has a term for it) sends it through expansion
     agreement = normalise(message)["agreement"]
     assert agreement["target"] == "part-traceability"
     assert agreement["assigner"] == "did:web:supplier"
