@@ -7,8 +7,6 @@ DID resolver, the trust list and one HTTP client; passing one context keeps each
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,17 +114,6 @@ def open_wallet(settings: Settings) -> Wallet:
     return wallet
 
 
-def _skip_sniffio_probe() -> None:
-    """Let httpcore's per-request ``import sniffio`` fail at once when sniffio is not installed.
-
-    WHY: httpcore asks sniffio which async library runs on every request and falls back to asyncio when the
-    import fails; an absent module is looked up on disk again each time (about 3% of a busy connector's
-    event loop). Recording it as absent keeps the same answer without the search.
-    """
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def build_context(settings: Settings) -> ConnectorContext:
     """Open the database (migrated), the wallet and the identity services; wire the adapters."""
     from connector import negotiation, transfer
@@ -141,7 +128,6 @@ def build_context(settings: Settings) -> ConnectorContext:
         verify = client_verify(settings.tls.ca_file)  # DID resolution, DSP, DCP, data plane, status lists
     except IdentityError as exc:
         raise ConfigError(str(exc)) from exc
-    _skip_sniffio_probe()
     engine, sessions = open_database(settings.storage.url)
     wallet = open_wallet(settings)
     allow_http = loopback_http_hosts(settings)
