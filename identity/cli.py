@@ -67,6 +67,9 @@ Passphrase = Annotated[str | None, typer.Option("--passphrase", envvar="PACTUM_W
                                                 help="Keystore passphrase (env PACTUM_WALLET_PASSPHRASE).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print only JSON.")]
 ConfigFile = Annotated[Path, typer.Option("--config", "-c", help="The authority's TOML configuration.")]
+CaFile = Annotated[Path | None, typer.Option("--ca-file", envvar="PACTUM_TLS__CA_FILE",
+                                             help="A data-space CA to trust besides the public ones "
+                                             "(env PACTUM_TLS__CA_FILE).")]
 
 
 def _passphrase(value: str | None) -> str:
@@ -296,19 +299,24 @@ def verify(
     no_status: Annotated[bool, typer.Option("--no-status", help="Skip status list (revocation) checks.")] = False,
     allow_http: Annotated[bool, typer.Option("--allow-http", help="Allow http for loopback hosts.")] = False,
     as_json: JsonFlag = False,
+    ca_file: CaFile = None,
 ) -> None:
     """Verify a credential or presentation and print every check and the verdict (exit 1 when invalid).
 
     Example: pactum identity verify tests/data/vectors/generated-here/out-vc2-jose.jwt
     """
+    import httpx
+
     from identity.credentials.status_list import HttpStatusFetcher
     from identity.credentials.trust import TrustList
     from identity.credentials.verify import verify_credential, verify_presentation
     from identity.dids import Resolver
+    from identity.tls import client_verify
 
     subject, is_presentation = _load_verification_input(file)
     hosts = ["127.0.0.1", "localhost", "::1"] if allow_http else None
-    resolver = Resolver(allow_http_hosts=hosts)
+    tls_verify = client_verify(ca_file)  # did:web documents and status lists served inside a private data space
+    resolver = Resolver(allow_http_hosts=hosts, verify=tls_verify)
     for document in _offline_documents(list(did_doc or []), subject):
         resolver.add_document(document)
     trusted: TrustList | None = TrustList.from_file(trust_list) if trust_list else None
@@ -319,12 +327,13 @@ def verify(
     moment = _parse_time(at)
 
     async def run() -> Any:
-        fetcher = None if no_status else HttpStatusFetcher(allow_http_hosts=hosts)
-        if is_presentation:
-            return await verify_presentation(subject, resolver=resolver, trust=trusted, audience=audience,
-                                             expected_holder=None, now=moment, status_fetcher=fetcher)
-        return await verify_credential(subject, resolver=resolver, trust=trusted, now=moment,
-                                       status_fetcher=fetcher, check_status=not no_status)
+        async with httpx.AsyncClient(timeout=15, verify=tls_verify) as client:
+            fetcher = None if no_status else HttpStatusFetcher(client, allow_http_hosts=hosts)
+            if is_presentation:
+                return await verify_presentation(subject, resolver=resolver, trust=trusted, audience=audience,
+                                                 expected_holder=None, now=moment, status_fetcher=fetcher)
+            return await verify_credential(subject, resolver=resolver, trust=trusted, now=moment,
+                                           status_fetcher=fetcher, check_status=not no_status)
 
     result = asyncio.run(run())
     report = _report(result, is_presentation)
@@ -494,9 +503,7 @@ def request(
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the outcome (0 = do not wait).")] = 30,
     passphrase: Passphrase = None,
     as_json: JsonFlag = False,
-    ca_file: Annotated[Path | None, typer.Option("--ca-file", envvar="PACTUM_TLS__CA_FILE",
-                                                 help="A data-space CA to trust besides the public ones "
-                                                 "(env PACTUM_TLS__CA_FILE).")] = None,
+    ca_file: CaFile = None,
 ) -> None:
     """Request credentials over DCP; the issuer delivers them to the wallet's credential service.
 

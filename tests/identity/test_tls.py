@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -154,3 +155,35 @@ def test_cli_creates_certificates_and_explains_bad_names(tmp_path: Path) -> None
     assert Path(summary["certificates"]["supplier"]["cert"]).is_file()
     bad = subprocess.run([*cli, "--name", "no/slashes"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error:") and "no/slashes" in bad.stderr
+
+
+def test_cli_verify_trusts_the_data_space_ca_only_when_given(tmp_path: Path) -> None:
+    from identity.credentials.jwt import issue_vc_jwt
+
+    made = ensure_certificates(tmp_path / "tls", ["authority"], also=["127.0.0.1"])
+    site = StaticSite()
+    with https_site(site, made.servers["authority"].cert_file, made.servers["authority"].key_file) as port:
+        did = f"did:web:127.0.0.1%3A{port}"
+        key = generate_key("EdDSA")
+        site.put("/.well-known/did.json", json.dumps({
+            "@context": ["https://www.w3.org/ns/did/v1"], "id": did,
+            "verificationMethod": [{"id": f"{did}#key-1", "type": "JsonWebKey2020", "controller": did,
+                                    "publicKeyJwk": key.public_jwk()}],
+            "assertionMethod": [f"{did}#key-1"]}))
+        credential = {"@context": ["https://www.w3.org/ns/credentials/v2"],
+                      "type": ["VerifiableCredential", "MembershipCredential"], "issuer": did,
+                      "validFrom": "2026-01-01T00:00:00Z", "credentialSubject": {"id": "did:web:member.example"}}
+        jwt_file = tmp_path / "membership.jwt"
+        jwt_file.write_text(issue_vc_jwt(credential, key, f"{did}#key-1"))
+        cli = [sys.executable, "-m", "connector.cli", "identity", "verify", str(jwt_file), "--trust", did,
+               "--no-status", "--json"]
+        env = {k: v for k, v in os.environ.items() if k != "PACTUM_TLS__CA_FILE"}
+
+        trusted = subprocess.run([*cli, "--ca-file", str(made.ca_file)], capture_output=True, text=True,
+                                 timeout=60, cwd=ROOT, env=env)
+        assert trusted.returncode == 0, trusted.stderr
+        assert json.loads(trusted.stdout)["valid"] is True
+
+        public_only = subprocess.run(cli, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+        assert public_only.returncode == 1
+        assert json.loads(public_only.stdout)["valid"] is False and "CERTIFICATE_VERIFY_FAILED" in public_only.stdout
