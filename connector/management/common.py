@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connector import jsonld
 from connector.config import Settings, management_api_key
 from connector.errors import ConnectorError
+from connector.http_body import read_limited
 from connector.http_errors import BodyTooLarge, problem, problem_response
 from connector.querying import (
     Criterion,
@@ -124,18 +125,7 @@ def json_depth(value: Any, limit: int) -> int:
 
 async def read_body_bytes(request: Request, settings: Settings) -> bytes:
     """The raw body, refused (413) as soon as it passes ``limits.max_body_bytes``."""
-    limit = settings.limits.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(request, settings.limits.max_body_bytes)
 
 
 def media_type(request: Request) -> str:

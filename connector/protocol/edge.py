@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from connector.errors import ConnectorError
+from connector.http_body import read_limited
 from connector.logs import CORRELATION_HEADER, set_correlation_id
 from connector.protocol.errors import MessageInvalid
 from connector.protocol.jsonld import DSP_CONTEXT, json_depth, normalise
@@ -29,22 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("pactum.connector.protocol")
 
 
-class BodyTooLarge(ConnectorError):
-    code = "body_too_large"
-    status = 413
-
-
 async def read_json(request: Request, ctx: ConnectorContext) -> Any:
     """The body as JSON within the configured size and depth limits."""
-    limit = ctx.settings.limits.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+    body = await read_limited(request, ctx.settings.limits.max_body_bytes)
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
