@@ -22,7 +22,7 @@ from cryptography import x509
 
 from identity.dids.errors import DidResolutionError
 from identity.dids.resolver import Resolver
-from identity.keys import generate_key
+from identity.keys import KeyPair, generate_key
 from identity.tls import TlsError, check_server_files, client_verify, ensure_certificates
 from tests.identity.loopback_server import StaticSite, free_port
 
@@ -115,18 +115,24 @@ def https_site(site: StaticSite, cert_file: Path, key_file: Path) -> Iterator[in
         thread.join(timeout=10)
 
 
+def publish_did(site: StaticSite, did: str) -> KeyPair:
+    """A fresh Ed25519 key, published as ``did``'s document on ``site``; returns the key."""
+    key = generate_key("EdDSA")
+    site.put("/.well-known/did.json", json.dumps({
+        "@context": ["https://www.w3.org/ns/did/v1"], "id": did,
+        "verificationMethod": [{"id": f"{did}#key-1", "type": "JsonWebKey2020", "controller": did,
+                                "publicKeyJwk": key.public_jwk()}],
+        "assertionMethod": [f"{did}#key-1"]}))
+    return key
+
+
 def test_did_web_resolves_over_https_with_the_data_space_ca(tmp_path: Path) -> None:
     made = ensure_certificates(tmp_path, ["supplier"], also=["127.0.0.1"])
     check_server_files(str(made.servers["supplier"].cert_file), str(made.servers["supplier"].key_file))
     site = StaticSite()
     with https_site(site, made.servers["supplier"].cert_file, made.servers["supplier"].key_file) as port:
         did = f"did:web:127.0.0.1%3A{port}"
-        key = generate_key("EdDSA")
-        site.put("/.well-known/did.json", json.dumps({
-            "@context": ["https://www.w3.org/ns/did/v1"], "id": did,
-            "verificationMethod": [{"id": f"{did}#key-1", "type": "JsonWebKey2020", "controller": did,
-                                    "publicKeyJwk": key.public_jwk()}],
-            "assertionMethod": [f"{did}#key-1"]}))
+        publish_did(site, did)
 
         trusted = asyncio.run(Resolver(verify=client_verify(made.ca_file)).resolve(did))
         assert trusted["id"] == did
@@ -164,12 +170,7 @@ def test_cli_verify_trusts_the_data_space_ca_only_when_given(tmp_path: Path) -> 
     site = StaticSite()
     with https_site(site, made.servers["authority"].cert_file, made.servers["authority"].key_file) as port:
         did = f"did:web:127.0.0.1%3A{port}"
-        key = generate_key("EdDSA")
-        site.put("/.well-known/did.json", json.dumps({
-            "@context": ["https://www.w3.org/ns/did/v1"], "id": did,
-            "verificationMethod": [{"id": f"{did}#key-1", "type": "JsonWebKey2020", "controller": did,
-                                    "publicKeyJwk": key.public_jwk()}],
-            "assertionMethod": [f"{did}#key-1"]}))
+        key = publish_did(site, did)
         credential = {"@context": ["https://www.w3.org/ns/credentials/v2"],
                       "type": ["VerifiableCredential", "MembershipCredential"], "issuer": did,
                       "validFrom": "2026-01-01T00:00:00Z", "credentialSubject": {"id": "did:web:member.example"}}
