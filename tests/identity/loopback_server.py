@@ -44,15 +44,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(site: StaticSite) -> Iterator[int]:
-    """Run ``site`` on a free loopback port for the duration of the block; yields the port."""
+def serve(site: StaticSite, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> Iterator[int]:
+    """Run ``site`` on a free loopback port for the duration of the block (https with a certificate); yields
+    the port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(site, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(site, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                           ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("loopback server did not start")
         time.sleep(0.01)
     try:

@@ -9,22 +9,18 @@ import os
 import stat
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
 
 from identity.dids.errors import DidResolutionError
 from identity.dids.resolver import Resolver
 from identity.keys import KeyPair, generate_key
 from identity.tls import TlsError, check_server_files, client_verify, ensure_certificates
-from tests.identity.loopback_server import StaticSite, free_port
+from tests.identity.loopback_server import StaticSite, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,24 +91,9 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert client_verify(None) is True  # no CA configured: httpx's default trust, as before
 
 
-@contextmanager
-def https_site(site: StaticSite, cert_file: Path, key_file: Path) -> Iterator[int]:
+def https_site(site: StaticSite, cert_file: Path, key_file: Path) -> AbstractContextManager[int]:
     """``site`` served over https on a free loopback port with the given certificate."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(site, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("https loopback server did not start")
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return serve(site, ssl_certfile=str(cert_file), ssl_keyfile=str(key_file))
 
 
 def publish_did(site: StaticSite, did: str) -> KeyPair:
