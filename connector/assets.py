@@ -248,7 +248,7 @@ def _property_rows(asset_id: str, properties: Mapping[str, Any], private: bool) 
     return rows
 
 
-def _row_to_asset(row: AssetRow) -> Asset:
+def asset_from_row(row: AssetRow) -> Asset:
     return Asset(row.id, dict(row.properties), dict(row.private_properties), dict(row.data_address), row.created_at)
 
 
@@ -329,19 +329,19 @@ class AssetStore:
             session.execute(delete(AssetPropertyRow).where(AssetPropertyRow.asset_id == asset.id))
             session.add_all(_property_rows(asset.id, asset.properties, False)
                             + _property_rows(asset.id, asset.private_properties, True))
-            return _row_to_asset(row)
+            return asset_from_row(row)
 
     def get(self, asset_id: str) -> Asset:
         with self.sessions() as session:
             row = session.get(AssetRow, asset_id)
             if row is None:
                 raise NotFoundError(f"no asset with id {asset_id!r}", code="asset_not_found")
-            return _row_to_asset(row)
+            return asset_from_row(row)
 
     def find(self, asset_id: str) -> Asset | None:
         with self.sessions() as session:
             row = session.get(AssetRow, asset_id)
-            return None if row is None else _row_to_asset(row)
+            return None if row is None else asset_from_row(row)
 
     def delete(self, asset_id: str) -> None:
         """Delete an asset no provider-side contract agreement refers to (as EDC: agreed data stays served)."""
@@ -362,12 +362,12 @@ class AssetStore:
     def query(self, spec: QuerySpec) -> list[Asset]:
         stmt = apply_query(select(AssetRow), spec, _COLUMNS, default_sort=AssetRow.id, resolve=_property_condition)
         with self.sessions() as session:
-            return [_row_to_asset(r) for r in session.scalars(stmt)]
+            return [asset_from_row(r) for r in session.scalars(stmt)]
 
     def matching(self, criteria: Sequence[Criterion]) -> list[Asset]:
         """Every asset a contract definition's ``assetsSelector`` picks, ordered by id."""
         with self.sessions() as session:
-            return [_row_to_asset(r) for r in session.scalars(select_assets(criteria).order_by(AssetRow.id))]
+            return [asset_from_row(r) for r in session.scalars(select_assets(criteria).order_by(AssetRow.id))]
 
     def matches(self, asset_id: str, criteria: Sequence[Criterion]) -> bool:
         stmt = select_assets(criteria).where(AssetRow.id == asset_id)
@@ -384,4 +384,4 @@ class AssetStore:
             return {}
         with self.sessions() as session:
             rows = session.scalars(select(AssetRow).where(AssetRow.id.in_(wanted)))
-            return {r.id: _row_to_asset(r) for r in rows}
+            return {r.id: asset_from_row(r) for r in rows}

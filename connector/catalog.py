@@ -17,17 +17,27 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector import jsonld
-from connector.assets import Asset, AssetStore
+from connector.assets import Asset, AssetStore, asset_from_row
 from connector.errors import NotFoundError
-from connector.offers import ContractDefinition, ContractDefinitionStore, PolicyDefinition, PolicyDefinitionStore
+from connector.offers import (
+    ContractDefinition,
+    ContractDefinitionStore,
+    PolicyDefinition,
+    PolicyDefinitionStore,
+    contract_definition_from_row,
+    policy_definition_from_row,
+)
 from connector.policy_gate import parse_document
 from connector.policy_placeholders import fill_placeholders, fill_policy
-from connector.querying import Criterion, QueryError, criteria_from_nodes
+from connector.querying import Criterion, QueryError, criteria_from_nodes, field_key
+from connector.storage.tables_catalog import AssetRow, ContractDefinitionRow, PolicyDefinitionRow
 from policies import Policy, Request, StateOfWorld, evaluate
 from policies.errors import PolicyError
 
@@ -296,10 +306,6 @@ class LentSession:
         return contextlib.nullcontext(self._session)
 
 
-def _reader(ctx: Any, session: Session | None) -> sessionmaker[Session]:
-    return ctx.sessions if session is None else cast("sessionmaker[Session]", LentSession(session))
-
-
 def find_offer(ctx: Any, party: CatalogParty | None, offer: str,
                session: Session | None = None) -> OfferMatch | None:
     """Trace an offer id back to what was offered, if ``party`` may still take it.
@@ -309,7 +315,7 @@ def find_offer(ctx: Any, party: CatalogParty | None, offer: str,
     id, ``assigner`` = our DID, ``target`` = the asset id) parsed by the policy engine.
     None when the id is not ours, anything it names is gone, the contract policy changed since the offer
     was made, the asset no longer matches the selector, or the access policy does not permit ``party``.
-    ``session``: an open session to read in (e.g. the transaction handling the request), else new ones.
+    ``session``: an open session to read in (e.g. the transaction handling the request), else a new one.
     """
     if party is None:
         return None
@@ -317,17 +323,15 @@ def find_offer(ctx: Any, party: CatalogParty | None, offer: str,
     if parsed is None:
         return None
     definition_id, asset_id, hash_prefix = parsed
-    reader = _reader(ctx, session)
-    definition = ContractDefinitionStore(reader).find(definition_id)
-    if definition is None:
+    if session is None:
+        with ctx.sessions() as own:
+            traced = trace_offer(own, definition_id, asset_id)
+    else:
+        traced = trace_offer(session, definition_id, asset_id)
+    if traced is None:
         return None
-    assets = AssetStore(reader, ctx.settings)
-    asset = assets.find(asset_id)
-    if asset is None or not assets.matches(asset_id, definition.assets_selector):
-        return None
-    policies = PolicyDefinitionStore(reader)
-    access, contract = policies.find(definition.access_policy_id), policies.find(definition.contract_policy_id)
-    if access is None or contract is None or not contract.policy_hash.startswith(hash_prefix):
+    definition, access, contract, asset = traced
+    if not contract.policy_hash.startswith(hash_prefix):
         return None
     if not access_permits(ctx, access.parsed(), party, asset):
         return None
@@ -336,3 +340,70 @@ def find_offer(ctx: Any, party: CatalogParty | None, offer: str,
     document = {"@context": context, **offer_json(ctx, definition, asset, contract, with_target=True)}
     policy = parse_document(document)  # the same offer document parses once
     return OfferMatch(definition, asset, policy, offer_json(ctx, definition, asset, contract))
+
+
+_DEFINITIONS, _ASSETS = ContractDefinitionRow.__table__, AssetRow.__table__
+_ACCESS, _CONTRACT = PolicyDefinitionRow.__table__.alias("access_policy"), \
+    PolicyDefinitionRow.__table__.alias("contract_policy")
+_PARTS = (_DEFINITIONS, _ACCESS, _CONTRACT, _ASSETS)
+# WHY one Core statement built once: a contract request names a contract definition and an asset; the
+# definition, both its policies and the asset come back in one round trip (they were five ORM reads), as
+# plain rows (no identity-map bookkeeping for objects nobody changes), and a statement with bound parameters
+# is built once per process instead of on every request.
+_TRACE = (select(*_PARTS)
+          .join(_ACCESS, _ACCESS.c.id == _DEFINITIONS.c.access_policy_id)
+          .join(_CONTRACT, _CONTRACT.c.id == _DEFINITIONS.c.contract_policy_id)
+          .join(_ASSETS, _ASSETS.c.id == bindparam("asset_id"))
+          .where(_DEFINITIONS.c.id == bindparam("definition_id")))
+
+
+def _split(found: Sequence[Any]) -> list[Any]:
+    """The joined row cut into one attribute view per table (what the stores' row converters read)."""
+    parts, start = [], 0
+    for table in _PARTS:
+        columns = table.columns
+        parts.append(SimpleNamespace(**{c.key: found[start + i] for i, c in enumerate(columns)}))
+        start += len(columns)
+    return parts
+
+
+def trace_offer(session: Session, definition_id: str, asset_id: str) -> tuple[
+        ContractDefinition, PolicyDefinition, PolicyDefinition, Asset] | None:
+    """(contract definition, access policy, contract policy, asset) when all exist and the asset matches the
+    definition's selector; None otherwise. One query, two when the selector needs SQL to decide."""
+    found = session.execute(_TRACE, {"definition_id": definition_id, "asset_id": asset_id}).first()
+    if found is None:
+        return None
+    definition_row, access_row, contract_row, asset_row = _split(found)
+    definition = contract_definition_from_row(definition_row)
+    verdict = selector_picks_id(definition.assets_selector, asset_id)
+    if verdict is None:  # criteria over other fields: the store's SQL decides, as for the catalog
+        verdict = AssetStore(cast("sessionmaker[Session]", LentSession(session))).matches(
+            asset_id, definition.assets_selector)
+    if not verdict:
+        return None
+    return (definition, policy_definition_from_row(access_row), policy_definition_from_row(contract_row),
+            asset_from_row(asset_row))
+
+
+def selector_picks_id(selector: Sequence[Criterion], asset_id: str) -> bool | None:
+    """Does a selector of only ``id =`` / ``id in`` criteria pick ``asset_id``? None for any other selector.
+
+    WHY decided here: most selectors name their assets by id (EDC's usual form); string equality is what
+    SQL's ``=`` on the id column gives on SQLite (BINARY) and PostgreSQL (deterministic collation) alike, so
+    the answer is the same without another query. An empty selector picks every asset, as in SQL.
+    """
+    for criterion in selector:
+        if field_key(criterion.left) != "id":
+            return None
+        right = criterion.right
+        if criterion.operator == "=" and isinstance(right, str):
+            if right != asset_id:
+                return False
+        elif criterion.operator == "in" and isinstance(right, list) and right \
+                and all(isinstance(v, str) for v in right):
+            if asset_id not in right:
+                return False
+        else:
+            return None
+    return True

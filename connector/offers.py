@@ -185,7 +185,7 @@ def contract_definition_to_jsonld(definition: ContractDefinition) -> dict[str, A
 
 # ---- storage ---------------------------------------------------------------------------------------------
 
-def _policy_row(row: PolicyDefinitionRow) -> PolicyDefinition:
+def policy_definition_from_row(row: PolicyDefinitionRow) -> PolicyDefinition:
     return PolicyDefinition(row.id, dict(row.policy), row.policy_uid, row.policy_hash, dict(row.private_properties),
                             row.created_at)
 
@@ -194,7 +194,7 @@ def _criteria_json(criteria: Sequence[Criterion]) -> list[dict[str, Any]]:
     return [{"operandLeft": c.left, "operator": c.operator, "operandRight": c.right} for c in criteria]
 
 
-def _contract_row(row: ContractDefinitionRow) -> ContractDefinition:
+def contract_definition_from_row(row: ContractDefinitionRow) -> ContractDefinition:
     selector = tuple(Criterion(c["operandLeft"], c["operator"], c["operandRight"]) for c in row.assets_selector)
     approval: Approval = "manual" if row.approval == "manual" else "auto"
     return ContractDefinition(row.id, row.access_policy_id, row.contract_policy_id, selector, approval,
@@ -262,7 +262,7 @@ class PolicyDefinitionStore:
     def find(self, definition_id: str) -> PolicyDefinition | None:
         with self.sessions() as session:
             row = session.get(PolicyDefinitionRow, definition_id)
-            return None if row is None else _policy_row(row)
+            return None if row is None else policy_definition_from_row(row)
 
     def delete(self, definition_id: str) -> None:
         with self.sessions.begin() as session:
@@ -281,7 +281,7 @@ class PolicyDefinitionStore:
     def query(self, spec: QuerySpec) -> list[PolicyDefinition]:
         stmt = apply_query(select(PolicyDefinitionRow), spec, _POLICY_COLUMNS, default_sort=PolicyDefinitionRow.id)
         with self.sessions() as session:
-            return [_policy_row(r) for r in session.scalars(stmt)]
+            return [policy_definition_from_row(r) for r in session.scalars(stmt)]
 
 
 class ContractDefinitionStore:
@@ -342,7 +342,7 @@ class ContractDefinitionStore:
     def find(self, definition_id: str) -> ContractDefinition | None:
         with self.sessions() as session:
             row = session.get(ContractDefinitionRow, definition_id)
-            return None if row is None else _contract_row(row)
+            return None if row is None else contract_definition_from_row(row)
 
     def delete(self, definition_id: str) -> None:
         with self.sessions.begin() as session:
@@ -356,9 +356,9 @@ class ContractDefinitionStore:
         stmt = apply_query(select(ContractDefinitionRow), spec, _CONTRACT_COLUMNS,
                            default_sort=ContractDefinitionRow.id)
         with self.sessions() as session:
-            return [_contract_row(r) for r in session.scalars(stmt)]
+            return [contract_definition_from_row(r) for r in session.scalars(stmt)]
 
     def all(self) -> list[ContractDefinition]:
         with self.sessions() as session:
-            return [_contract_row(r) for r in session.scalars(select(ContractDefinitionRow)
+            return [contract_definition_from_row(r) for r in session.scalars(select(ContractDefinitionRow)
                                                               .order_by(ContractDefinitionRow.id))]

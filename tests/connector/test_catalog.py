@@ -20,6 +20,7 @@ from connector.catalog import (
     get_dataset,
     offer_id,
     parse_offer_id,
+    selector_picks_id,
 )
 from connector.config import Settings, settings_from_mapping
 from connector.errors import NotFoundError
@@ -211,3 +212,59 @@ def test_expired_membership_hides_the_offer(ctx: Ctx) -> None:
     assert datetime.now(UTC).year > 2020
     offers = {d["@id"]: len(d["hasPolicy"]) for d in build_catalog(ctx, expired)["dataset"]}
     assert offers == {"bolts": 1, "gears": 1, "nuts": 1}
+
+
+def test_selector_of_ids_is_decided_without_sql() -> None:
+    id_iri = EDC + "id"
+    assert selector_picks_id((), "gears") is True  # an empty selector picks every asset, as in SQL
+    for left in ("id", "edc:id", id_iri, "@id"):
+        assert selector_picks_id((Criterion(left, "=", "gears"),), "gears") is True, left
+        assert selector_picks_id((Criterion(left, "=", "gear"),), "gears") is False, left
+    assert selector_picks_id((Criterion("id", "=", "Gears"),), "gears") is False  # case matters, as in SQL
+    assert selector_picks_id((Criterion("id", "in", ["bolts", "gears"]),), "gears") is True
+    assert selector_picks_id((Criterion("id", "in", ["bolts"]),), "gears") is False
+    # anything else is left to SQL: other fields, operators, non-string operands
+    for criterion in (Criterion("category", "=", "quality"), Criterion("id", "like", "ge%"),
+                      Criterion("id", "=", 7), Criterion("id", "in", []), Criterion("id", "in", ["gears", 1])):
+        assert selector_picks_id((Criterion("id", "=", "gears"), criterion), "gears") is None, criterion
+
+
+def _by_id(ctx: Ctx, selector: tuple[Criterion, ...]) -> str:
+    """A contract definition over ``selector`` with the open access policy; the offer id for ``bolts``."""
+    ContractDefinitionStore(ctx.sessions).create(ContractDefinition("by-id", "open", "contract", selector))
+    dataset = get_dataset(ctx, STRANGER, "bolts")
+    return str(next(o["@id"] for o in dataset["hasPolicy"] if "prohibition" in o))
+
+
+def test_find_offer_by_id_selector_follows_every_change_at_once(ctx: Ctx) -> None:
+    _publish(ctx)
+    offer = _by_id(ctx, (Criterion(EDC + "id", "=", "bolts"),))
+    found = find_offer(ctx, STRANGER, offer)
+    assert found is not None and found.asset_id == "bolts" and found.definition.id == "by-id"
+    assert found.asset.properties[EDC + "name"] == "Bolts"
+    with ctx.sessions() as session:  # read in a lent session (the request's transaction) the same way
+        lent = find_offer(ctx, STRANGER, offer, session)
+    assert lent is not None and lent.offer == found.offer
+    contracts = ContractDefinitionStore(ctx.sessions)
+    # the selector now names another asset: the offer on bolts is gone
+    contracts.update(ContractDefinition("by-id", "open", "contract", (Criterion("id", "in", ["nuts"]),)))
+    assert find_offer(ctx, STRANGER, offer) is None
+    contracts.update(ContractDefinition("by-id", "open", "contract", (Criterion("id", "in", ["nuts", "bolts"]),)))
+    assert find_offer(ctx, STRANGER, offer) is not None
+    # the access policy is swapped for one only members satisfy: strangers lose the offer, members keep it
+    contracts.update(ContractDefinition("by-id", "members", "contract", (Criterion("id", "=", "bolts"),)))
+    assert find_offer(ctx, STRANGER, offer) is None and find_offer(ctx, MEMBER, offer) is not None
+    # the asset is deleted: nothing to trace
+    AssetStore(ctx.sessions, ctx.settings).delete("bolts")
+    assert find_offer(ctx, MEMBER, offer) is None
+
+
+def test_find_offer_mixed_selector_is_decided_in_sql(ctx: Ctx) -> None:
+    _publish(ctx)
+    offer = _by_id(ctx, (Criterion("id", "=", "bolts"), Criterion("category", "=", "quality")))
+    assert find_offer(ctx, STRANGER, offer) is not None
+    assets = AssetStore(ctx.sessions, ctx.settings)
+    bolts = assets.get("bolts")
+    assets.update(Asset("bolts", {**bolts.properties, EDC + "category": "logistics"}, bolts.private_properties,
+                        bolts.data_address))
+    assert find_offer(ctx, STRANGER, offer) is None  # the asset's category no longer matches the selector
