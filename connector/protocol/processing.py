@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import rfc8785
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,6 +94,15 @@ class ProcessLocks:
 
 StateOf = Callable[[Session, str], "str | None"]
 
+# The inbound log is read and written with SQL Core statements on the handler's own connection and
+# transaction: the ORM unit of work (identity map, object state, flush planning) bought nothing for a row
+# that is only ever inserted, looked up by its key and deleted, and cost more than the statements.
+_INBOUND = cast(Table, InboundRow.__table__)
+_SEEN = select(_INBOUND.c.process_id, _INBOUND.c.state, _INBOUND.c.status, _INBOUND.c.response).where(
+    _INBOUND.c.digest == bindparam("digest"))
+_FORGET = delete(_INBOUND).where(_INBOUND.c.digest == bindparam("digest"))
+_RECORD = insert(_INBOUND)
+
 
 def handle_once(sessions: sessionmaker[Session], digest: str, handler: Callable[[Session], Answer],
                 state_of: StateOf) -> tuple[Answer, bool]:
@@ -105,28 +115,30 @@ def handle_once(sessions: sessionmaker[Session], digest: str, handler: Callable[
     """
     try:
         with sessions.begin() as session:  # a repeat reads and writes nothing more, so one transaction serves
-            seen = session.get(InboundRow, digest)
+            connection = session.connection()
+            seen = connection.execute(_SEEN, {"digest": digest}).first()
             if seen is not None:
                 if seen.state is None or state_of(session, seen.process_id or "") == seen.state:
                     return _replay(seen), False
-                session.delete(seen)
-                session.flush()
+                connection.execute(_FORGET, {"digest": digest})
             answer = handler(session)
             # a message that created its process (201) is the same request for ever: no state to compare
             state = state_of(session, answer.process_id) if answer.process_id and answer.status != 201 else None
-            session.add(InboundRow(digest=digest, process_id=answer.process_id, state=state, status=answer.status,
-                                   response=json.dumps(answer.body) if answer.body is not None else "",
-                                   received_at=utcnow()))
+            # written after the handler, in its transaction: the answer is stored only with the change it caused
+            connection.execute(_RECORD, {"digest": digest, "process_id": answer.process_id, "state": state,
+                                         "status": answer.status, "received_at": utcnow(),
+                                         "response": json.dumps(answer.body) if answer.body is not None else ""})
     except IntegrityError:  # the same message raced in twice: the other copy won, answer as it did
         with sessions() as session:
-            seen = session.get(InboundRow, digest)
+            seen = session.connection().execute(_SEEN, {"digest": digest}).first()
             if seen is None:
                 raise
             return _replay(seen), False
     return answer, True
 
 
-def _replay(seen: InboundRow) -> Answer:
+def _replay(seen: Any) -> Answer:
+    """The stored first answer (``seen``: a row of ``_SEEN``)."""
     body = json.loads(seen.response) if seen.response else None
     return Answer(seen.status, body, seen.process_id)
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from connector.protocol.errors import MessageInvalid
 from connector.protocol.processing import Answer, handle_once, message_digest
 from connector.storage.db import open_database
 from connector.storage.tables_protocol import NegotiationRow
@@ -75,3 +80,46 @@ def test_digest_depends_on_caller_path_and_canonical_body() -> None:
     assert a == message_digest("did:web:a", "/p", {"y": 2, "x": 1})
     assert a != message_digest("did:web:b", "/p", {"x": 1, "y": 2})
     assert a != message_digest("did:web:a", "/q", {"x": 1, "y": 2})
+
+
+def test_a_copy_that_raced_in_gets_the_winners_answer_and_changes_nothing(database_url: str) -> None:
+    """Two copies of one message handled at once (no process lock): one answer is stored, the other copy's
+    changes are rolled back with its failed log entry, and it answers as the winner did."""
+    engine, sessions = open_database(database_url)
+    barrier = threading.Barrier(2, timeout=10)
+    digest = message_digest("did:web:c", "/negotiations/request", {"@type": "X", "consumerPid": "raced"})
+
+    def copy(pid: str) -> Callable[[Session], Answer]:
+        def handle(session: Session) -> Answer:
+            barrier.wait()  # both copies have looked the digest up and found nothing
+            session.add(_row(pid, "REQUESTED"))
+            session.flush()
+            return Answer(201, {"providerPid": pid}, pid)
+        return handle
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda pid: handle_once(sessions, digest, copy(pid), _state_of), ["r1", "r2"]))
+    assert sorted(new for _, new in results) == [False, True]
+    winner = next(answer for answer, new in results if new)
+    assert [answer for answer, _ in results] == [winner, winner]
+    with sessions() as session:
+        assert session.scalars(select(NegotiationRow.id)).all() == [winner.process_id]
+    engine.dispose()
+
+
+def test_a_failing_handler_leaves_no_answer_behind(database_url: str) -> None:
+    engine, sessions = open_database(database_url)
+
+    def fail(session: Session) -> Answer:
+        session.add(_row("p3", "REQUESTED"))
+        session.flush()
+        raise MessageInvalid("refused")
+
+    digest = message_digest("did:web:c", "/negotiations/request", {"@type": "X", "consumerPid": "failing"})
+    with pytest.raises(MessageInvalid):
+        handle_once(sessions, digest, fail, _state_of)
+    with sessions() as session:
+        assert session.get(NegotiationRow, "p3") is None
+    answer = handle_once(sessions, digest, lambda session: Answer(200, {"ok": True}, None), _state_of)
+    assert answer == (Answer(200, {"ok": True}, None), True)  # nothing was recorded for the failed copy
+    engine.dispose()
