@@ -37,7 +37,7 @@ from connector.logs import correlation
 from connector.management.agreements import get_agreement
 from connector.management.catalog_requests import CounterpartyError, _correlation_id, request_dataset
 from connector.management.common import read_json_body, require_api_key
-from connector.management.negotiations import negotiation_json, normalise_policy
+from connector.management.negotiations import PROTOCOLS, negotiation_json, normalise_policy
 from connector.management.openapi import json_body
 from connector.management.transfers import transfer_json
 from connector.protocol.errors import MessageInvalid
@@ -51,9 +51,10 @@ BASE = "/test"
 APPROVALS = ("auto", "manual")
 # the kit may use either spelling: Pactum's (EDC management API) name or the TCK webhook's name
 NEGOTIATION_FIELDS = {"counterPartyAddress": "connectorAddress", "counterPartyId": "providerId", "offer": None,
-                      "datasetId": None, "offerId": None, "approval": None}
+                      "datasetId": None, "offerId": None, "approval": None, "protocol": None}
 TRANSFER_FIELDS = {"agreementId": "contractId", "transferType": "format", "counterPartyAddress": "connectorAddress",
-                   "counterPartyId": "providerId", "dataDestination": None, "purpose": None, "approval": None}
+                   "counterPartyId": "providerId", "dataDestination": None, "purpose": None, "approval": None,
+                   "protocol": None}
 IGNORED = frozenset({"@context", "@type"})  # a kit sending JSON-LD-looking bodies is not refused for these
 
 
@@ -144,6 +145,13 @@ def _did(fields: Mapping[str, Any]) -> str | None:
     return did
 
 
+def _check_protocol(fields: Mapping[str, Any]) -> None:
+    """``protocol`` may be given (EDC clients send it) but only DSP 2025-1 is spoken."""
+    protocol = fields.get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise HookInputInvalid("protocol", f"{str(protocol)[:100]!r} is not supported; use {PROTOCOLS[0]}")
+
+
 def _approval(fields: Mapping[str, Any]) -> str | None:
     approval = fields.get("approval")
     if approval is not None and approval not in APPROVALS:
@@ -154,6 +162,7 @@ def _approval(fields: Mapping[str, Any]) -> str | None:
 def read_negotiation_hook(body: Any) -> NegotiationHook:
     """The negotiation hook's body, checked field by field (pure: no I/O)."""
     fields = _fields(body, NEGOTIATION_FIELDS)
+    _check_protocol(fields)
     offer = fields.get("offer")
     if offer is not None and not isinstance(offer, dict):
         raise HookInputInvalid("offer", "must be an ODRL offer object as the counterparty's catalog shows it")
@@ -170,6 +179,7 @@ def read_negotiation_hook(body: Any) -> NegotiationHook:
 def read_transfer_hook(body: Any) -> TransferHook:
     """The transfer hook's body, checked field by field (pure: no I/O)."""
     fields = _fields(body, TRANSFER_FIELDS)
+    _check_protocol(fields)
     agreement_id = str(_text(fields, "agreementId", required=True))
     transfer_type = str(_text(fields, "transferType", required=True))
     if transfer_type not in tp.TRANSFER_TYPES:

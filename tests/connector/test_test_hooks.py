@@ -67,7 +67,8 @@ def test_the_tck_spellings_and_the_management_spellings_read_the_same() -> None:
     tck = read_negotiation_hook({"providerId": PROVIDER_DID, "connectorAddress": PROVIDER + "/",
                                  "datasetId": "asset-1", "offerId": "o1"})
     ours = read_negotiation_hook({"counterPartyId": PROVIDER_DID, "counterPartyAddress": PROVIDER,
-                                  "datasetId": "asset-1", "offerId": "o1", "@context": {}})
+                                  "datasetId": "asset-1", "offerId": "o1", "@context": {},
+                                  "protocol": "dataspace-protocol-http:2025-1"})
     assert tck == ours and tck.counterparty_address == PROVIDER and tck.offer is None
     transfer = read_transfer_hook({"providerId": PROVIDER_DID, "agreementId": "a1", "format": "HttpData-PULL",
                                    "connectorAddress": PROVIDER})
@@ -90,6 +91,7 @@ def test_the_tck_spellings_and_the_management_spellings_read_the_same() -> None:
     ({"counterPartyAddress": PROVIDER, "counterPartyId": "provider", "datasetId": "a"}, "counterPartyId",
      "field_invalid"),
     ({"counterPartyAddress": PROVIDER, "datasetId": "a", "approval": "later"}, "approval", "field_invalid"),
+    ({"counterPartyAddress": PROVIDER, "datasetId": "a", "protocol": "ids-multipart"}, "protocol", "field_invalid"),
     ({"counterPartyAddress": PROVIDER, "datasetId": "a", "counterpartyAddress": PROVIDER}, "counterpartyAddress",
      "field_unknown"),
     ({"counterPartyAddress": PROVIDER, "connectorAddress": PROVIDER, "datasetId": "a"}, "counterPartyAddress",
@@ -112,6 +114,7 @@ def test_a_bad_negotiation_hook_body_names_the_field(body: Any, field: str, code
     ({"agreementId": "a1", "transferType": "HttpData-PULL", "counterPartyAddress": "x"}, "counterPartyAddress",
      "field_invalid"),
     ({"agreementId": "a1", "transferType": "HttpData-PULL", "purpose": 3}, "purpose", "field_invalid"),
+    ({"agreementId": "a1", "transferType": "HttpData-PULL", "protocol": 2025}, "protocol", "field_invalid"),
     ({"agreementId": "a1", "contractId": "a1", "transferType": "HttpData-PULL"}, "agreementId", "field_conflict"),
     ({"agreementId": "a1", "transferType": "HttpData-PULL", "assetId": "x"}, "assetId", "field_unknown"),
 ])

@@ -22,7 +22,7 @@ TRANSFER = "/test/transfers"
 
 @pytest.fixture(scope="module")
 def cut(tmp_path_factory: pytest.TempPathFactory, authority: Authority) -> Iterator[Connector]:
-    """The connector under test, hooks on."""
+    """The connector under test, hooks on (waits are generous: the e2e suite shares two busy cores)."""
     connector = make_connector(tmp_path_factory.mktemp("hooks"), "cut", authority, extra_toml="test_hooks = true")
     connector.start()
     try:
@@ -41,7 +41,7 @@ def test_a_kit_negotiates_and_transfers_through_the_hooks_only(cut: Connector, d
     assert r.status_code == 200, r.text
     started = r.json()
     assert started["type"] == "CONSUMER" and started["state"] == "REQUESTED" and started["offerId"] == offer_id
-    negotiation = cut.wait_state("negotiation", started["@id"], "FINALIZED", "TERMINATED")
+    negotiation = cut.wait_state("negotiation", started["@id"], "FINALIZED", "TERMINATED", timeout=60)
     assert negotiation["state"] == "FINALIZED", negotiation
     assert provider.negotiation(negotiation["providerPid"])["state"] == "FINALIZED"
     agreement_id = negotiation["contractAgreementId"]
@@ -52,9 +52,10 @@ def test_a_kit_negotiates_and_transfers_through_the_hooks_only(cut: Connector, d
     transfer = r.json()
     assert transfer["type"] == "CONSUMER" and transfer["state"] == "REQUESTED"
     assert transfer["contractId"] == agreement_id
-    mine = cut.wait_state("transfer", transfer["@id"], "STARTED", "TERMINATED")
+    mine = cut.wait_state("transfer", transfer["@id"], "STARTED", "TERMINATED", timeout=60)
     assert mine["state"] == "STARTED", mine
-    assert provider.wait_state("transfer", mine["providerPid"], "STARTED")["consumerPid"] == transfer["@id"]
+    theirs = provider.wait_state("transfer", mine["providerPid"], "STARTED", timeout=60)
+    assert theirs["consumerPid"] == transfer["@id"]
     edr = cut.mgmt("GET", f"/v3/edrs/{transfer['@id']}/dataaddress").json()
     data = httpx.get(edr["endpoint"], headers={"Authorization": f"Bearer {edr['authorization']}"}, timeout=20)
     assert data.status_code == 200 and data.text == "kit-driven payload"
@@ -72,7 +73,8 @@ def test_without_a_did_the_first_offer_is_fetched_and_the_did_learned(cut: Conne
     r = cut.mgmt("POST", NEGOTIATE, json={"counterPartyAddress": provider.protocol_url, "datasetId": asset_id})
     assert r.status_code == 200, r.text
     assert r.json()["counterPartyId"] == provider.did
-    assert cut.wait_state("negotiation", r.json()["@id"], "FINALIZED", "TERMINATED")["state"] == "FINALIZED"
+    negotiation = cut.wait_state("negotiation", r.json()["@id"], "FINALIZED", "TERMINATED", timeout=60)
+    assert negotiation["state"] == "FINALIZED", negotiation
 
 
 def test_what_the_counterparty_does_not_offer_is_refused(cut: Connector, dataspace: Dataspace) -> None:
