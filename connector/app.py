@@ -28,6 +28,7 @@ from connector.errors import ConnectorError
 from connector.http_errors import install_error_handlers
 from connector.logs import configure_logging
 from connector.management import create_router as create_management_router
+from connector.protocol.direct import ProtocolApp
 from connector.protocol.routers import install_protocol_routes
 from identity.dcp.credential_service import create_credential_service_router
 from identity.dcp.http import did_document_path
@@ -41,8 +42,8 @@ def _health_route(app: FastAPI, ctx: ConnectorContext, surface: str) -> None:
 
 
 def build_protocol_app(ctx: ConnectorContext) -> FastAPI:
-    """The DSP surface: version metadata, catalog, negotiation and transfer bindings."""
-    app = FastAPI(title=f"Pactum DSP ({ctx.settings.participant.name})", docs_url=None, redoc_url=None)
+    """The DSP surface: version metadata, catalog, negotiation and transfer bindings (served directly)."""
+    app = ProtocolApp(title=f"Pactum DSP ({ctx.settings.participant.name})", docs_url=None, redoc_url=None)
     install_error_handlers(app)
     _health_route(app, ctx, "protocol")
     install_protocol_routes(app, ctx)

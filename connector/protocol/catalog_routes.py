@@ -9,11 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from connector.errors import ConnectorError
+from connector.protocol.direct import DspRoute
 from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_message
 from connector.protocol.errors import ProtocolError
 from connector.protocol.jsonld import DSP_CONTEXT
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+TAG = "dsp-catalog"
 
 
 class CatalogUnavailable(ConnectorError):
@@ -68,10 +70,7 @@ def _page_of(result: Any) -> tuple[dict[str, Any], int]:
     return result, int(getattr(result, "total", counted))
 
 
-def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
-    router = APIRouter(tags=["dsp-catalog"])
-
-    @router.post("/catalog/request", response_model=None)
+def catalog_routes(ctx: ConnectorContext) -> list[DspRoute]:
     async def catalog_request(request: Request) -> Response:
         try:
             party = await authenticate(request, ctx)
@@ -94,7 +93,6 @@ def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
             response.headers["Link"] = link
         return response
 
-    @router.get("/catalog/datasets/{dataset_id:path}", response_model=None)
     async def dataset(dataset_id: str, request: Request) -> Response:
         try:
             party = await authenticate(request, ctx)
@@ -110,4 +108,5 @@ def create_catalog_router(ctx: ConnectorContext) -> APIRouter:
                                                             code="catalog_invalid", status=500))
         return JSONResponse(body)
 
-    return router
+    return [DspRoute("POST", "/catalog/request", catalog_request, "catalog_request", TAG),
+            DspRoute("GET", "/catalog/datasets/{dataset_id:path}", dataset, "dataset", TAG)]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, error_pids, read_message
@@ -50,15 +51,27 @@ class ProcessBinding:
         row = session.get(self.row_type, process_id)
         return row.state if row is not None else None
 
+    def role_in(self, session: Session, pid: str) -> str:
+        """Our side of process ``pid`` (``provider`` when unknown: the provider paths are the public ones).
+
+        A Core statement on the session's connection: it neither loads the row into the session (whose
+        handler then reads it FOR UPDATE itself) nor opens a session of its own."""
+        table = self.row_type.__table__
+        role = session.connection().execute(select(table.c.role).where(table.c.id == pid)).scalar()
+        return str(role) if role is not None else "provider"
+
     def role_of(self, ctx: ConnectorContext, pid: str) -> str:
-        """Our side of process ``pid`` (``provider`` when unknown: the provider paths are the public ones)."""
+        """:meth:`role_in` in a session of its own."""
         with ctx.sessions() as session:
-            row = session.get(self.row_type, pid)
-        return row.role if row is not None else "provider"
+            return self.role_in(session, pid)
 
     async def receive(self, request: Request, ctx: ConnectorContext, expected: tuple[str, ...],
-                      lock_key: str | None, handler: Handler, path_pid: str = "providerPid") -> Response:
-        """Handle one inbound message of one of the ``expected`` types; a repeat gets the first answer."""
+                      lock_key: str | None, handler: Handler, path_pid: str | None = "providerPid") -> Response:
+        """Handle one inbound message of one of the ``expected`` types; a repeat gets the first answer.
+
+        ``path_pid`` names the side of the pid in the path (``lock_key``) for an error body; None: the side
+        of our role in that process, looked up only when there is an error to answer.
+        """
         message: dict[str, Any] = {}
         try:
             party = await authenticate(request, ctx)
@@ -73,6 +86,8 @@ class ProcessBinding:
 
             answer, new = await run_in_threadpool(work)
         except DSP_ERRORS as exc:
+            if path_pid is None and lock_key:
+                path_pid = f"{await run_in_threadpool(self.role_of, ctx, lock_key)}Pid"
             provider_pid, consumer_pid = error_pids(message, lock_key, path_pid)
             return dsp_error(self.error_type, exc, provider_pid=provider_pid, consumer_pid=consumer_pid)
         if new:
@@ -82,6 +97,17 @@ class ProcessBinding:
         if answer.body is None:
             return Response(status_code=answer.status)
         return JSONResponse(answer.body, status_code=answer.status)
+
+    async def receive_for_role(self, request: Request, ctx: ConnectorContext, expected: tuple[str, ...], pid: str,
+                               handler_for: Callable[[str], Handler]) -> Response:
+        """:meth:`receive` for a message about our process ``pid`` whose handler depends on our side of it.
+
+        The role is read in the message's own transaction, under the process lock (a process never changes
+        sides), instead of in a session and a thread hop of its own before it."""
+        def handler(session: Session, party: Party, message: dict[str, Any]) -> Answer:
+            return handler_for(self.role_in(session, pid))(session, party, message)
+
+        return await self.receive(request, ctx, expected, pid, handler, None)
 
     async def process_error(self, ctx: ConnectorContext, pid: str, exc: Exception) -> Response:
         """The error body for a request about process ``pid``, its pid under our side's name."""

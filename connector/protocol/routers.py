@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from connector.protocol.catalog_routes import create_catalog_router
-from connector.protocol.negotiation_routes import create_negotiation_router
-from connector.protocol.transfer_routes import create_transfer_router
+from connector.protocol.catalog_routes import catalog_routes
+from connector.protocol.direct import DspRoute, ProtocolApp
+from connector.protocol.negotiation_routes import negotiation_routes
+from connector.protocol.transfer_routes import transfer_routes
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -39,11 +40,21 @@ def version_response(ctx: ConnectorContext) -> dict[str, Any]:
     }
 
 
+def dsp_routes(ctx: ConnectorContext) -> list[DspRoute]:
+    """The catalog, negotiation and transfer bindings' routes, in the order they are matched."""
+    return [*catalog_routes(ctx), *negotiation_routes(ctx), *transfer_routes(ctx)]
+
+
 def install_protocol_routes(app: FastAPI, ctx: ConnectorContext) -> None:
+    """Register the version metadata and the DSP routes; a :class:`ProtocolApp` also serves the DSP routes
+    directly (FastAPI keeps them for the OpenAPI document and answers what they do not match)."""
     @app.get("/.well-known/dspace-version")
     async def dspace_version() -> JSONResponse:
         return JSONResponse(version_response(ctx))
 
-    app.include_router(create_catalog_router(ctx))
-    app.include_router(create_negotiation_router(ctx))
-    app.include_router(create_transfer_router(ctx))
+    routes = dsp_routes(ctx)
+    for route in routes:
+        app.add_api_route(route.path, route.endpoint, methods=[route.method], name=route.name, tags=[route.tag],
+                          response_model=None)
+    if isinstance(app, ProtocolApp):
+        app.serve_directly(routes)

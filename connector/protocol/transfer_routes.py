@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from connector import transfer as tp
 from connector.logs import CORRELATION_HEADER
+from connector.protocol.direct import DspRoute, Endpoint
 from connector.protocol.edge import DSP_ERRORS, authenticate
-from connector.protocol.inbound import Handler, ProcessBinding
+from connector.protocol.inbound import ProcessBinding
 from connector.storage.tables_protocol import TransferRow
 
 if TYPE_CHECKING:
@@ -27,32 +28,22 @@ BINDING = ProcessBinding(error_type="TransferError", row_type=TransferRow, advan
 EVENTS = {"start": ("TransferStartMessage", "start"), "completion": ("TransferCompletionMessage", "complete"),
           "suspension": ("TransferSuspensionMessage", "suspend"),
           "termination": ("TransferTerminationMessage", "terminate")}
+TAG = "dsp-transfer"
 
 
-def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
-    router = APIRouter(tags=["dsp-transfer"])
-
-    async def handle(request: Request, expected: str, lock_key: str | None, handler: Handler,
-                     path_pid: str = "providerPid") -> Response:
-        return await BINDING.receive(request, ctx, (expected,), lock_key, handler, path_pid)
-
-    @router.post("/transfers/request", response_model=None)
+def transfer_routes(ctx: ConnectorContext) -> list[DspRoute]:
     async def transfer_request(request: Request) -> Response:
         cid = request.headers.get(CORRELATION_HEADER)
-        return await handle(request, "TransferRequestMessage", None,
-                            lambda s, p, m: tp.provider_receive_request(ctx, s, p, m, cid))
+        return await BINDING.receive(request, ctx, ("TransferRequestMessage",), None,
+                                     lambda s, p, m: tp.provider_receive_request(ctx, s, p, m, cid))
 
-    def bind(path: str, message_type: str, event: str) -> None:
-        @router.post(f"/transfers/{{pid}}/{path}", response_model=None, name=f"transfer_{path}")
+    def bind(message_type: str, event: str) -> Endpoint:
+        # either side handles these the same way; our role only names the pid in an error body
         async def receive(pid: str, request: Request) -> Response:
-            role = await run_in_threadpool(BINDING.role_of, ctx, pid)
-            return await handle(request, message_type, pid,
-                                lambda s, p, m: tp.receive_message(ctx, s, p, m, pid, event), f"{role}Pid")
+            return await BINDING.receive(request, ctx, (message_type,), pid,
+                                         lambda s, p, m: tp.receive_message(ctx, s, p, m, pid, event), None)
+        return receive
 
-    for path, (message_type, event) in EVENTS.items():
-        bind(path, message_type, event)
-
-    @router.get("/transfers/{pid}", response_model=None)
     async def get_transfer(pid: str, request: Request) -> Response:
         try:
             party = await authenticate(request, ctx)
@@ -65,4 +56,7 @@ def create_transfer_router(ctx: ConnectorContext) -> APIRouter:
             return await BINDING.process_error(ctx, pid, exc)
         return JSONResponse(body)
 
-    return router
+    return [DspRoute("POST", "/transfers/request", transfer_request, "transfer_request", TAG),
+            *(DspRoute("POST", f"/transfers/{{pid}}/{path}", bind(message_type, event), f"transfer_{path}", TAG)
+              for path, (message_type, event) in EVENTS.items()),
+            DspRoute("GET", "/transfers/{pid}", get_transfer, "get_transfer", TAG)]
