@@ -1,10 +1,17 @@
 """Transactional outbox: DSP messages are stored with the state change that causes them, then delivered.
 
 WHY: a connector must never acknowledge a state it may lose, nor lose a message it decided to send. The
-state change and the outgoing message commit together; the worker delivers at once (woken through an
-``asyncio.Event``, no polling in the happy path) and retries with bounded exponential backoff, so a crash or
-restart of either side resumes every process. Messages of one process go out in order; different
-processes go out in parallel.
+state change and the outgoing message commit together; the worker delivers at once and retries with bounded
+exponential backoff, so a crash or restart of either side resumes every process. Messages of one process go
+out in order; different processes go out in parallel.
+
+WHY no pending scan per delivery: the session that enqueues a message tells the outbox which process it
+wrote for once it has committed (``after_commit``), so the worker starts exactly that process's delivery
+chain; a chain reads only its own process's next row, in the same transaction that records the previous
+outcome. The full pending table is read (a few columns, never the bodies) only when the worker starts, and
+then every :data:`SAFETY_SCAN` seconds as a safety net. No-lost-message rule: a commit for a process whose
+chain is under way marks it for a re-read, and the chain only ends after a read that began after the
+last such mark (both decisions run on the event loop, so neither can slip between the other's steps).
 """
 
 from __future__ import annotations
@@ -13,16 +20,21 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.orm import Session
 
+from connector.errors import ConfigError, ConnectorError
 from connector.logs import CORRELATION_HEADER, correlation
 from connector.storage.tables_protocol import OutboxRow
+from identity.errors import IdentityError
+from identity.tls import client_verify
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -37,11 +49,15 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # response; dozens of simultaneous deliveries cost more CPU in that bookkeeping (and in new connections
 # beyond the keep-alive pool) than they gain, while a few in parallel already keep both sides busy.
 MAX_PARALLEL_DELIVERIES = 16
+SAFETY_SCAN = 30.0  # seconds between full reads of the pending rows (the start-up read resumes everything)
+DB_RETRY = 1.0  # seconds before a process whose rows could not be read or written is tried again
 
-# Called after a message was accepted (2xx): (message_type, outbox row, response JSON or None)
+# Called after a message was accepted (2xx): (outbox row, response JSON or None)
 DeliveredHook = Callable[[OutboxRow, Any], Awaitable[None] | None]
 # Called when a message cannot be delivered for good: (row, status or None, detail)
 FailedHook = Callable[[OutboxRow, int | None, str], Awaitable[None] | None]
+
+_TABLE = cast(Table, OutboxRow.__table__)
 
 
 def backoff(attempts: int) -> float:
@@ -57,6 +73,97 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# ---- rows as read for delivery (Core, no ORM identity map or instrumentation) ------------------------------
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """The columns of one pending outbox row that a delivery attempt needs."""
+
+    id: int
+    process_id: str
+    kind: str
+    message_type: str
+    url: str
+    recipient_did: str
+    body: str
+    attempts: int
+    next_attempt_at: datetime
+    correlation_id: str | None
+
+    def as_row(self) -> OutboxRow:
+        """A detached :class:`OutboxRow` with these values, for the hooks (their signature takes a row)."""
+        return OutboxRow(id=self.id, process_id=self.process_id, kind=self.kind, message_type=self.message_type,
+                         url=self.url, recipient_did=self.recipient_did, body=self.body, status="pending",
+                         attempts=self.attempts, next_attempt_at=self.next_attempt_at,
+                         correlation_id=self.correlation_id)
+
+
+_DELIVERY_COLUMNS = (_TABLE.c.id, _TABLE.c.process_id, _TABLE.c.kind, _TABLE.c.message_type, _TABLE.c.url,
+                     _TABLE.c.recipient_did, _TABLE.c.body, _TABLE.c.attempts, _TABLE.c.next_attempt_at,
+                     _TABLE.c.correlation_id)
+_NEXT_OF = (select(*_DELIVERY_COLUMNS)
+            .where(_TABLE.c.process_id == bindparam("pid"), _TABLE.c.status == "pending",
+                   _TABLE.c.id != bindparam("done"))
+            .order_by(_TABLE.c.id).limit(1))
+_PENDING = (select(_TABLE.c.process_id, _TABLE.c.next_attempt_at)
+            .where(_TABLE.c.status == "pending").order_by(_TABLE.c.id))
+_RECORD = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
+           .values(status=bindparam("new_status"), last_error=bindparam("error"), attempts=bindparam("tries")))
+_RETRY_LATER = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
+                .values(last_error=bindparam("error"), attempts=bindparam("tries"),
+                        next_attempt_at=bindparam("at")))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A process's next pending message and, when it is due now, the signed ``Authorization`` for it."""
+
+    message: Outgoing | None
+    authorization: str | None = None
+
+
+# ---- the HTTP client of the deliveries ------------------------------------------------------------------
+class _NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing (httpx otherwise parses every response for ``Set-Cookie``)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+class DspDeliveryClient(httpx.AsyncClient):
+    """The outbox's own httpx client: a pool sized to :data:`MAX_PARALLEL_DELIVERIES`, no cookie jar.
+
+    WHY its own pool: httpcore walks every pooled connection on each request and each response (and polls
+    each idle one's socket); sharing ``ctx.http`` made every delivery pay for the DID, status-list and
+    credential-service connections too. WHY no cookies: a DSP request is authorised by its own signed
+    token, a counterparty has no business setting state on us, and extracting cookies cost ~80 us a response.
+    TLS trust is ``identity.tls.client_verify`` of the configured CA, exactly as for ``ctx.http``.
+    """
+
+    _no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> NoReturn:
+        raise ConnectorError("DSP deliveries keep no cookies", code="outbox_no_cookies")
+
+
+def delivery_client(ctx: ConnectorContext) -> DspDeliveryClient:
+    """The client the worker sends with; same timeout and TLS trust as ``ctx.http``."""
+    try:
+        verify = client_verify(ctx.settings.tls.ca_file)
+    except IdentityError as exc:
+        raise ConfigError(f"outbox: {exc}") from exc
+    limits = httpx.Limits(max_connections=MAX_PARALLEL_DELIVERIES, max_keepalive_connections=MAX_PARALLEL_DELIVERIES)
+    return DspDeliveryClient(timeout=ctx.http.timeout, limits=limits, verify=verify)
+
+
+# ---- the outbox -----------------------------------------------------------------------------------------
 class Outbox:
     """Enqueue inside a transaction, deliver from a single worker task per process."""
 
@@ -67,20 +174,53 @@ class Outbox:
         self._stopping = False
         self._delivered: dict[str, DeliveredHook] = {}
         self._failed: dict[str, FailedHook] = {}
-        self._inflight: set[str] = set()  # process ids with a delivery under way
-        self._finished: set[str] = set()  # process ids whose delivery ended while pending rows were being read
+        self._committed: deque[str] = deque()  # process ids with a committed new row, not yet looked at
+        self._scan_due = True  # read every pending row at the next wake (start-up, safety net)
+        self._inflight: set[str] = set()  # process ids with a delivery chain under way
+        self._recheck: set[str] = set()  # ... and among them those with a commit since the chain's last read
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # process id -> its next retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._sending: asyncio.Semaphore | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._scan_timer: asyncio.TimerHandle | None = None
+        # Session.info keys: the processes a transaction enqueued for; a foreign session already listened on
+        self._pids_key = ("pactum.outbox.process_ids", id(self))
+        self._listened_key = ("pactum.outbox.listened", id(self))
+        self._session_class: type | None = getattr(ctx.sessions, "class_", None)  # sessionmaker's own subclass
+        if self._session_class is not None:
+            event.listen(ctx.sessions, "after_commit", self._after_commit)
 
     # ---- producers --------------------------------------------------------------------------------------
     def enqueue(self, session: Session, *, process_id: str, kind: str, message: dict[str, Any], url: str,
                 recipient_did: str, correlation_id: str | None) -> OutboxRow:
-        """Add a message to ``session``; it is sent once the caller commits and calls :meth:`wake`."""
+        """Add a message to ``session``; it is sent as soon as the session commits."""
+        created = now_utc()
         row = OutboxRow(process_id=process_id, kind=kind, message_type=str(message.get("@type")), url=url,
                         recipient_did=recipient_did, body=json.dumps(message), status="pending", attempts=0,
-                        next_attempt_at=now_utc(), correlation_id=correlation_id, created_at=now_utc())
+                        next_attempt_at=created, correlation_id=correlation_id, created_at=created)
         session.add(row)
+        info = session.info
+        pids: set[str] | None = info.get(self._pids_key)
+        if pids is None:
+            info[self._pids_key] = pids = set()
+            if type(session) is not self._session_class and self._listened_key not in info:
+                info[self._listened_key] = True  # not from ctx.sessions: listen on this session alone
+                event.listen(session, "after_commit", self._after_commit)
+        pids.add(process_id)
         return row
+
+    def _after_commit(self, session: Session) -> None:
+        """The rows ``session`` enqueued are durable now: hand their processes to the worker.
+
+        Without a running worker nothing is kept: its start-up scan reads every pending row anyway.
+        (Processes of a rolled-back enqueue stay listed until the session's next commit: one needless read.)
+        """
+        if session.in_nested_transaction():  # a savepoint was released; the rows commit with the outer transaction
+            return
+        pids = session.info.pop(self._pids_key, None)
+        if pids and self._loop is not None:
+            self._committed.extend(pids)  # deque.extend is atomic: producers run in worker threads
+            self.wake()
 
     def wake(self) -> None:
         """Tell the worker there is something to send (safe from any thread)."""
@@ -93,7 +233,7 @@ class Outbox:
             loop = None
         if loop is loop_of_worker:
             wake.set()
-        else:
+        elif not wake.is_set():  # set and not yet cleared: the worker will still look at what came before
             loop_of_worker.call_soon_threadsafe(wake.set)
 
     def on_delivered(self, message_type: str, hook: DeliveredHook) -> None:
@@ -103,144 +243,201 @@ class Outbox:
         self._failed[kind] = hook
 
     # ---- worker -----------------------------------------------------------------------------------------
-    def _due(self) -> tuple[list[OutboxRow], float | None]:
-        """Pending rows due now (first per process, in order), and seconds until the next one is due."""
-        with self.ctx.sessions() as session:
-            rows = session.scalars(select(OutboxRow).where(OutboxRow.status == "pending")
-                                   .order_by(OutboxRow.id)).all()
-        now = now_utc()
-        due: list[OutboxRow] = []
-        seen: set[str] = set()
-        wait: float | None = None
-        for row in rows:
-            if row.process_id in seen or row.process_id in self._inflight:
-                seen.add(row.process_id)
-                continue
-            seen.add(row.process_id)
-            at = _aware(row.next_attempt_at)
-            if at <= now:
-                due.append(row)
-            else:
-                delta = (at - now).total_seconds()
-                wait = delta if wait is None else min(wait, delta)
-        return due, wait
-
     async def run_worker(self) -> None:
-        """Deliver until :meth:`stop_worker`; sleeps on the wake event, or until the next retry is due."""
+        """Deliver until :meth:`stop_worker`; sleeps on the wake event between commits and due retries."""
         self._loop = asyncio.get_running_loop()
         self._sending = asyncio.Semaphore(MAX_PARALLEL_DELIVERIES)
+        self._client = delivery_client(self.ctx)
         self._wake = asyncio.Event()
-        self._wake.set()  # resume whatever a previous run left pending
+        self._scan_due = True  # resume whatever a previous run left pending
+        self._wake.set()
         while not self._stopping:
-            timeout: float | None = None
-            finished: set[str] = set()
-            self._finished = finished
-            try:
-                due, timeout = await asyncio.to_thread(self._due)
-            except Exception as exc:  # database briefly unavailable: try again shortly
-                log.warning("outbox cannot read pending messages: %s", exc)
-                due, timeout = [], 1.0
-            for row in due:
-                self._inflight.add(row.process_id)
-                # a chain that ended during the read may have sent this very row since: read it again then
-                first = None if row.process_id in finished else row
-                task = asyncio.create_task(self._deliver_chain(row.process_id, first))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout if timeout is not None else 30.0)
-            except TimeoutError:
-                pass
+            await self._wake.wait()
             self._wake.clear()
+            if self._scan_due:
+                self._scan_due = False
+                await self._scan()
+            while self._committed:
+                self._kick(self._committed.popleft())
+
+    def _request_scan(self) -> None:
+        self._scan_due = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _scan(self) -> None:
+        """Start every process with a due pending row; schedule the others; plan the next safety scan."""
+        assert self._loop is not None
+        try:
+            pending = await asyncio.to_thread(self._pending)
+        except Exception as exc:  # database briefly unavailable: try again shortly
+            log.warning("outbox cannot read pending messages: %s", exc)
+            self._loop.call_later(DB_RETRY, self._request_scan)
+            return
+        now = now_utc()
+        for process_id, at in pending.items():
+            wait = (_aware(at) - now).total_seconds()
+            if wait <= 0:
+                self._kick(process_id)
+            else:
+                self._kick_later(process_id, wait)
+        self._scan_timer = self._loop.call_later(SAFETY_SCAN, self._request_scan)
+
+    def _pending(self) -> dict[str, datetime]:
+        """When each process's oldest pending row is due (only two columns read, never the bodies)."""
+        first: dict[str, datetime] = {}
+        with self.ctx.engine.connect() as conn:
+            for process_id, at in conn.execute(_PENDING):
+                first.setdefault(process_id, at)
+        return first
+
+    def _kick(self, process_id: str) -> None:
+        """Start ``process_id``'s delivery chain, or make the running one read again before it ends."""
+        if self._stopping:
+            return
+        if process_id in self._inflight:
+            self._recheck.add(process_id)
+            return
+        self._inflight.add(process_id)
+        task = asyncio.create_task(self._deliver_chain(process_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _kick_later(self, process_id: str, delay: float) -> None:
+        if self._stopping or self._loop is None:
+            return
+        previous = self._timers.pop(process_id, None)
+        if previous is not None:
+            previous.cancel()
+        self._timers[process_id] = self._loop.call_later(delay, self._timer_fired, process_id)
+
+    def _timer_fired(self, process_id: str) -> None:
+        self._timers.pop(process_id, None)
+        self._kick(process_id)
 
     async def stop_worker(self) -> None:
         self._stopping = True
         if self._wake is not None:
             self._wake.set()
+        for timer in [*self._timers.values(), self._scan_timer]:
+            if timer is not None:
+                timer.cancel()
+        self._timers.clear()
+        self._loop = None  # commits stop queueing process ids; a next start scans
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
-    async def _deliver_chain(self, process_id: str, first: OutboxRow | None = None) -> None:
-        """Send this process's due messages one after another; stop at the first that must wait.
-
-        ``first`` is the row :meth:`_due` just read as this process's oldest pending one (not read again).
-        """
+    async def _deliver_chain(self, process_id: str) -> None:
+        """Send this process's due messages one after another; stop at the first that must wait."""
         try:
+            ready = await self._read_next(process_id)
             while not self._stopping:
-                row, first = first or await asyncio.to_thread(self._next_of, process_id), None
-                if row is None or _aware(row.next_attempt_at) > now_utc():
+                message = ready.message
+                if message is None:
+                    if process_id not in self._recheck:
+                        return  # no await since the check: a later commit finds the chain ended and starts one
+                    ready = await self._read_next(process_id)
+                    continue
+                if ready.authorization is None:  # not due yet (a retry waiting for its backoff)
+                    wait = (_aware(message.next_attempt_at) - now_utc()).total_seconds()
+                    self._kick_later(process_id, max(wait, 0.0))
                     return
-                if not await self._deliver(row):
+                next_ready = await self._deliver(message, ready.authorization)
+                if next_ready is None:  # retry scheduled
                     return
+                ready = next_ready
+        except Exception as exc:  # database briefly unavailable: this process is tried again shortly
+            log.warning("outbox cannot deliver for %s: %s", process_id, exc)
+            self._kick_later(process_id, DB_RETRY)
         finally:
             self._inflight.discard(process_id)
-            self._finished.add(process_id)
-            if self._wake is not None:
-                self._wake.set()
 
-    def _next_of(self, process_id: str) -> OutboxRow | None:
-        with self.ctx.sessions() as session:
-            return session.scalars(select(OutboxRow).where(OutboxRow.process_id == process_id,
-                                                           OutboxRow.status == "pending")
-                                   .order_by(OutboxRow.id).limit(1)).first()
+    async def _read_next(self, process_id: str) -> _Ready:
+        self._recheck.discard(process_id)  # this read sees every commit announced so far
+        return await asyncio.to_thread(self._next_of, process_id)
 
-    async def _deliver(self, row: OutboxRow) -> bool:
-        """One attempt; True when the message is done with (sent or failed for good)."""
-        with correlation(row.correlation_id):
-            # signing and the wallet read stay off the event loop
-            authorization = await asyncio.to_thread(self.ctx.trust.authorization, row.recipient_did)
+    def _next_of(self, process_id: str, done: int = -1) -> _Ready:
+        with self.ctx.engine.connect() as conn:
+            found = conn.execute(_NEXT_OF, {"pid": process_id, "done": done}).first()
+        return self._ready(found)
+
+    def _ready(self, found: Any) -> _Ready:
+        """Wrap a row read with :data:`_NEXT_OF`; sign for it when it is due (signing stays off the loop)."""
+        if found is None:
+            return _Ready(None)
+        message = Outgoing(*found)
+        if _aware(message.next_attempt_at) > now_utc():
+            return _Ready(message)
+        return _Ready(message, self.ctx.trust.authorization(message.recipient_did))
+
+    def _record(self, message: Outgoing, status: str, error: str | None, attempts: int) -> _Ready:
+        """Store the final outcome of ``message`` and read the process's next pending one: one transaction.
+
+        The read comes first so the SQLite write lock is held for the update alone.
+        """
+        with self.ctx.engine.begin() as conn:
+            found = conn.execute(_NEXT_OF, {"pid": message.process_id, "done": message.id}).first()
+            conn.execute(_RECORD, {"row_id": message.id, "new_status": status, "error": error, "tries": attempts})
+        return self._ready(found)
+
+    def _retry_later(self, row_id: int, attempts: int, delay: float, error: str) -> None:
+        with self.ctx.engine.begin() as conn:
+            conn.execute(_RETRY_LATER, {"row_id": row_id, "error": error, "tries": attempts,
+                                        "at": now_utc() + timedelta(seconds=delay)})
+
+    async def _deliver(self, message: Outgoing, authorization: str) -> _Ready | None:
+        """One attempt; the process's next message when this one is done with (sent or failed for good).
+
+        None when it must be tried again later (the retry is scheduled).
+        """
+        with correlation(message.correlation_id):
             headers = {"Content-Type": "application/json", "Authorization": authorization}
-            if row.correlation_id:
-                headers[CORRELATION_HEADER] = row.correlation_id
+            if message.correlation_id:
+                headers[CORRELATION_HEADER] = message.correlation_id
             status: int | None = None
+            detail = ""
+            response: httpx.Response | None = None
             try:
                 async with self._sending or contextlib.nullcontext():
-                    response = await self.ctx.http.post(row.url, content=row.body, headers=headers)
+                    response = await (self._client or self.ctx.http).post(message.url, content=message.body,
+                                                                          headers=headers)
                 status = response.status_code
-                detail = response.text[:2000]
             except httpx.HTTPError as exc:
                 detail = f"{exc.__class__.__name__}: {exc}"
-            if status is not None and 200 <= status < 300:
+            self._recheck.discard(message.process_id)  # the read below sees every commit announced so far
+            if response is not None and 200 <= response.status_code < 300:
                 try:
                     payload = response.json() if response.content else None
                 except ValueError:
                     payload = None
-                await asyncio.to_thread(self._mark, row.id, "sent", None, row.attempts + 1)
-                log.info("sent %s to %s", row.message_type, row.url)
-                hook = self._delivered.get(row.message_type)
+                ready = await asyncio.to_thread(self._record, message, "sent", None, message.attempts + 1)
+                log.info("sent %s to %s", message.message_type, message.url)
+                hook = self._delivered.get(message.message_type)
                 if hook is not None:
-                    await _call(hook, row, payload)
-                return True
-            attempts = row.attempts + 1
+                    await _call(hook, message.as_row(), payload)
+                return ready
+            if response is not None:
+                detail = response.text[:2000]
+            attempts = message.attempts + 1
             permanent = status is not None and status not in RETRY_STATUSES
             if permanent or attempts >= MAX_ATTEMPTS:
-                await asyncio.to_thread(self._mark, row.id, "failed", f"{status}: {detail}", attempts)
-                log.warning("giving up on %s to %s after %d attempt(s): %s %s", row.message_type, row.url,
+                ready = await asyncio.to_thread(self._record, message, "failed", f"{status}: {detail}", attempts)
+                log.warning("giving up on %s to %s after %d attempt(s): %s %s", message.message_type, message.url,
                             attempts, status, detail[:300])
-                failed = self._failed.get(row.kind)
+                failed = self._failed.get(message.kind)
                 if failed is not None:
-                    await _call(failed, row, status, detail)
-                return True
+                    await _call(failed, message.as_row(), status, detail)
+                return ready
             delay = backoff(attempts)
-            await asyncio.to_thread(self._retry_later, row.id, attempts, delay, f"{status}: {detail}")
-            log.info("retrying %s to %s in %.1fs (attempt %d): %s", row.message_type, row.url, delay, attempts,
-                     detail[:200])
-            return False
-
-    def _mark(self, row_id: int, status: str, error: str | None, attempts: int) -> None:
-        with self.ctx.sessions.begin() as session:
-            row = session.get(OutboxRow, row_id)
-            if row is not None:
-                row.status, row.last_error, row.attempts = status, error, attempts
-
-    def _retry_later(self, row_id: int, attempts: int, delay: float, error: str) -> None:
-        with self.ctx.sessions.begin() as session:
-            row = session.get(OutboxRow, row_id)
-            if row is not None:
-                row.attempts = attempts
-                row.last_error = error
-                row.next_attempt_at = now_utc() + timedelta(seconds=delay)
+            await asyncio.to_thread(self._retry_later, message.id, attempts, delay, f"{status}: {detail}")
+            log.info("retrying %s to %s in %.1fs (attempt %d): %s", message.message_type, message.url, delay,
+                     attempts, detail[:200])
+            self._kick_later(message.process_id, delay)
+            return None
 
 
 async def _call(hook: Callable[..., Any], *args: Any) -> None:

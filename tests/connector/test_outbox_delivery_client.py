@@ -1,0 +1,151 @@
+"""The outbox's own HTTP client: no cookie jar, the configured TLS trust; hooks still get outbox rows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import select
+
+from connector.errors import ConnectorError
+from connector.outbox import MAX_PARALLEL_DELIVERIES, DspDeliveryClient, delivery_client
+from connector.storage.tables_protocol import OutboxRow
+from identity.tls import ensure_certificates
+from tests.connector.test_outbox import all_sent, enqueue, until
+from tests.connector.test_protocol_support import context, free_port, serve
+
+
+class CookieSetter:
+    """A real endpoint that sets a cookie on every answer and records the Cookie header it is sent."""
+
+    def __init__(self) -> None:
+        self.cookies: list[str | None] = []
+        self.app = FastAPI()
+
+        @self.app.post("/{path:path}")
+        async def receive(path: str, request: Request) -> Response:
+            self.cookies.append(request.headers.get("cookie"))
+            return Response(json.dumps({"ok": True}), status_code=200,
+                            headers={"set-cookie": "session=tracked; Path=/"})
+
+
+def test_deliveries_keep_no_cookie_a_counterparty_sets(tmp_path: Path) -> None:
+    receiver = CookieSetter()
+    with serve(receiver.app) as base, context(tmp_path) as ctx:
+        async def scenario() -> None:
+            worker = asyncio.create_task(ctx.outbox.run_worker())
+            for n in range(3):
+                await asyncio.to_thread(enqueue, ctx, f"{base}/c", "proc-cookie", n)
+                await until(lambda n=n: len(receiver.cookies) == n + 1, 5)
+            await ctx.outbox.stop_worker()
+            worker.cancel()
+            await ctx.http.aclose()
+
+        asyncio.run(scenario())
+        assert receiver.cookies == [None, None, None]
+
+
+def test_the_delivery_client_is_sized_to_the_parallel_deliveries_and_refuses_cookies(tmp_path: Path) -> None:
+    with context(tmp_path) as ctx:
+        client = delivery_client(ctx)
+        try:
+            assert isinstance(client, DspDeliveryClient)
+            pool = client._transport._pool  # type: ignore[attr-defined]
+            assert pool._max_connections == MAX_PARALLEL_DELIVERIES
+            assert client.timeout == ctx.http.timeout
+            assert not client.cookies
+            with pytest.raises(ConnectorError, match="no cookies"):
+                client.cookies = {"a": "b"}
+        finally:
+            asyncio.run(client.aclose())
+            asyncio.run(ctx.http.aclose())
+
+
+@contextmanager
+def serve_https(app: Any, cert_file: Path, key_file: Path) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                            ssl_certfile=str(cert_file), ssl_keyfile=str(key_file))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def deliver_once(ctx: Any, url: str, process_id: str, timeout: float = 5) -> OutboxRow:
+    """Run the worker until the row of ``process_id`` was tried once; return it."""
+    def tried() -> bool:
+        with ctx.sessions() as session:
+            row = session.scalars(select(OutboxRow).where(OutboxRow.process_id == process_id)).one()
+            return bool(row.status != "pending" or row.attempts)
+
+    async def scenario() -> None:
+        worker = asyncio.create_task(ctx.outbox.run_worker())
+        await asyncio.to_thread(enqueue, ctx, url, process_id, 1)
+        await until(tried, timeout)
+        await ctx.outbox.stop_worker()
+        worker.cancel()
+        await ctx.http.aclose()
+
+    asyncio.run(scenario())
+    with ctx.sessions() as session:
+        return session.scalars(select(OutboxRow).where(OutboxRow.process_id == process_id)).one()
+
+
+def test_deliveries_over_https_trust_the_configured_data_space_ca_only(tmp_path: Path) -> None:
+    made = ensure_certificates(tmp_path / "tls", ["receiver"], also=["127.0.0.1"])
+    receiver = CookieSetter()
+    server = made.servers["receiver"]
+    with serve_https(receiver.app, server.cert_file, server.key_file) as base:
+        with context(tmp_path / "trusting", tls={"ca_file": str(made.ca_file)}) as ctx:
+            row = deliver_once(ctx, f"{base}/dsp", "proc-tls")
+            assert row.status == "sent" and len(receiver.cookies) == 1
+        with context(tmp_path / "public-cas-only") as ctx:
+            row = deliver_once(ctx, f"{base}/dsp", "proc-untrusted")
+            assert row.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in (row.last_error or "")
+            assert len(receiver.cookies) == 1  # nothing reached the server
+
+
+def test_hooks_receive_an_outbox_row_with_the_message_attributes(tmp_path: Path) -> None:
+    receiver = CookieSetter()
+    seen: list[tuple[Any, Any]] = []
+    with serve(receiver.app) as base, context(tmp_path) as ctx:
+        ctx.outbox.on_delivered("ContractNegotiationEventMessage", lambda row, payload: seen.append((row, payload)))
+
+        async def scenario() -> None:
+            worker = asyncio.create_task(ctx.outbox.run_worker())
+            await asyncio.to_thread(enqueue, ctx, f"{base}/h", "proc-hooked", 4)
+            await until(lambda: bool(seen) and all_sent(ctx), 5)
+            await ctx.outbox.stop_worker()
+            worker.cancel()
+            await ctx.http.aclose()
+
+        asyncio.run(scenario())
+        row, payload = seen[0]
+        assert isinstance(row, OutboxRow) and payload == {"ok": True}
+        assert (row.process_id, row.kind, row.message_type, row.url, row.recipient_did, row.correlation_id) == (
+            "proc-hooked", "negotiation", "ContractNegotiationEventMessage", f"{base}/h", "did:web:peer", "corr-1")
+        assert json.loads(row.body)["n"] == 4 and isinstance(row.id, int)
+
+
+def test_an_unreachable_counterparty_is_retried_not_failed(tmp_path: Path) -> None:
+    with context(tmp_path) as ctx:
+        row = deliver_once(ctx, f"http://127.0.0.1:{free_port()}/dsp", "proc-down")
+        assert row.status == "pending" and row.attempts == 1 and "ConnectError" in (row.last_error or "")
