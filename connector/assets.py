@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -248,7 +248,8 @@ def _property_rows(asset_id: str, properties: Mapping[str, Any], private: bool) 
     return rows
 
 
-def asset_from_row(row: AssetRow) -> Asset:
+def asset_from_row(row: Any) -> Asset:
+    """An Asset from a ``catalog_assets`` row: an ORM ``AssetRow`` or a Core row with the same column names."""
     return Asset(row.id, dict(row.properties), dict(row.private_properties), dict(row.data_address), row.created_at)
 
 
@@ -292,6 +293,9 @@ def select_assets(criteria: Sequence[Criterion]) -> Select[Any]:
     return apply_filters(select(AssetRow), criteria, asset_field)
 
 
+_ASSET_BY_ID = select(AssetRow.__table__).where(AssetRow.__table__.c.id == bindparam("asset_id"))
+
+
 class AssetStore:
     """Repository of assets; each call is one transaction."""
 
@@ -332,15 +336,15 @@ class AssetStore:
             return asset_from_row(row)
 
     def get(self, asset_id: str) -> Asset:
-        with self.sessions() as session:
-            row = session.get(AssetRow, asset_id)
-            if row is None:
-                raise NotFoundError(f"no asset with id {asset_id!r}", code="asset_not_found")
-            return asset_from_row(row)
+        found = self.find(asset_id)
+        if found is None:
+            raise NotFoundError(f"no asset with id {asset_id!r}", code="asset_not_found")
+        return found
 
     def find(self, asset_id: str) -> Asset | None:
+        """One asset by id, as a plain row (every agree step reads its asset's facts; no ORM object needed)."""
         with self.sessions() as session:
-            row = session.get(AssetRow, asset_id)
+            row = session.execute(_ASSET_BY_ID, {"asset_id": asset_id}).first()
             return None if row is None else asset_from_row(row)
 
     def delete(self, asset_id: str) -> None:

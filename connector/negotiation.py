@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from connector.assets import AssetStore
@@ -145,13 +145,22 @@ def _send(ctx: ConnectorContext, session: Session, row: NegotiationRow, message:
 # ------------------------------------------------------------------------------------------ lookups
 
 
+# WHY statements built once with bound parameters: every DSP message and every step reads one process;
+# building the SELECT (column comparisons, coercions) cost more CPU than running it.
+_BY_ID_AND_ROLE = select(NegotiationRow).where(NegotiationRow.id == bindparam("pid"),
+                                               NegotiationRow.role == bindparam("role"))
+_BY_ID_AND_ROLE_FOR_UPDATE = _BY_ID_AND_ROLE.with_for_update()
+_BY_ID_FOR_UPDATE = select(NegotiationRow).where(NegotiationRow.id == bindparam("pid")).with_for_update()
+_BY_CONSUMER_PID = select(NegotiationRow).where(NegotiationRow.role == "provider",
+                                                NegotiationRow.consumer_pid == bindparam("consumer_pid"),
+                                                NegotiationRow.counterparty_did == bindparam("did"))
+
+
 def load(session: Session, pid: str, *, role: Role, party: Party | None = None,
          for_update: bool = True) -> NegotiationRow:
     """Our process ``pid`` in ``role``; 404 when unknown or when ``party`` is not its counterparty."""
-    stmt = select(NegotiationRow).where(NegotiationRow.id == pid, NegotiationRow.role == role)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.scalars(stmt).first()
+    stmt = _BY_ID_AND_ROLE_FOR_UPDATE if for_update else _BY_ID_AND_ROLE
+    row = session.scalars(stmt, {"pid": pid, "role": role}).first()
     if row is None or (party is not None and row.counterparty_did != party.did):
         raise ProcessNotFound(f"no contract negotiation {pid!r} here for this caller", code="negotiation_not_found")
     return row
@@ -239,9 +248,7 @@ def provider_receive_request(ctx: ConnectorContext, session: Session, party: Par
     if provider_pid is None:
         callback = check_callback(message.get("callbackAddress"))
         consumer_pid = message["consumerPid"]
-        existing = session.scalars(select(NegotiationRow).where(
-            NegotiationRow.role == "provider", NegotiationRow.consumer_pid == consumer_pid,
-            NegotiationRow.counterparty_did == party.did)).first()
+        existing = session.scalars(_BY_CONSUMER_PID, {"consumer_pid": consumer_pid, "did": party.did}).first()
         if existing is not None:
             raise InvalidTransition(f"a negotiation with consumerPid {consumer_pid!r} already exists "
                                     f"(state {existing.state})", code="duplicate_consumer_pid")
@@ -481,8 +488,7 @@ def run_step(ctx: ConnectorContext, negotiation_id: str, step: str, *, body: Map
 
 
 def _locked_row(session: Session, negotiation_id: str) -> NegotiationRow | None:
-    return session.scalars(select(NegotiationRow).where(NegotiationRow.id == negotiation_id)
-                           .with_for_update()).first()
+    return session.scalars(_BY_ID_FOR_UPDATE, {"pid": negotiation_id}).first()
 
 
 def _take_step(ctx: ConnectorContext, session: Session, row: NegotiationRow, step: str, body: dict[str, Any],

@@ -72,10 +72,9 @@ def parse_offer(data: Mapping[str, Any]) -> Policy:
     if template is None:
         return _parse_cached(canonical)
     shared = _parse_cached(template)
-    uid = str(data["@id"])
-    # a copy with the real uid; only the uid-independent canonical hash may be carried over
-    carried = {k: v for k, v in shared._cache.items() if k == "canonical_hash"}
-    return replace(shared, uid=uid, _cache=carried)
+    # a copy with the real uid; only the uid-independent canonical hash may be carried over. It is computed
+    # on the shared parse (once per template), else every agreement would hash its own copy again.
+    return replace(shared, uid=str(data["@id"]), _cache={"canonical_hash": canonical_hash(shared)})
 
 
 _UUID_URN = re.compile(r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

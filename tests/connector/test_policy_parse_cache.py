@@ -69,3 +69,13 @@ def test_a_document_with_its_own_context_parses_once() -> None:
     document = {"@context": [DSP_CONTEXT, ODRL_PROFILE_CONTEXT], **OFFER, "@id": "urn:example:offer"}
     assert parse_document(document) is parse_document(dict(document))
     assert parse_document(document).rules == _direct({k: v for k, v in document.items() if k != "@context"}).rules
+
+
+def test_agreements_of_one_offer_come_with_the_hash_of_their_shared_parse() -> None:
+    """The canonical hash is computed once per template, and it is the hash a direct parse gives."""
+    for document in (_agreement(), _agreement(timestamp="2026-12-01T00:00:00Z")):
+        parsed = parse_offer(document)
+        assert parsed._cache.get("canonical_hash") == policy_hash(_direct(document))
+    other = _agreement(assignee="did:web:someone-else.example")  # another template: its own hash
+    assert parse_offer(other)._cache["canonical_hash"] == policy_hash(_direct(other)) != policy_hash(
+        _direct(_agreement()))
