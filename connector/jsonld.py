@@ -170,7 +170,7 @@ _PROCESSOR = jsonld.JsonLdProcessor()
 _ARRAY_CONTAINERS: tuple[list[str], ...] = ([], ["@set"])
 _VALUE_OPTIONS: dict[str, Any] = {"base": None}  # all _expand_value reads from the options
 _MAX_CONTEXTS = 256
-_MAX_MEMO = 4096
+_MAX_MEMO = 1024
 
 
 class _NotFast(Exception):
@@ -248,9 +248,11 @@ class _ContextCache:
 
     def child(self, parent: _ActiveContext, local: Any) -> _ActiveContext:
         """The active context after ``local`` is applied to ``parent`` (processed by pyld on a miss)."""
+        if not _plain_json(local):
+            raise _NotFast  # e.g. a non-string key, which json.dumps would quietly turn into one
         try:
             key = parent.key + "\n" + json.dumps(local, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise _NotFast from exc
         with self._lock:
             found = self._entries.get(key, parent)
@@ -265,6 +267,26 @@ class _ContextCache:
 
 _CONTEXTS = _ContextCache(_MAX_CONTEXTS)
 _INITIAL = _ActiveContext("", _PROCESSOR._get_initial_context({"processingMode": "json-ld-1.1"}))
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_json(value: Any) -> bool:
+    """True when ``value`` is dicts with string keys, lists and JSON scalars only (so its JSON text is exact)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            if any(type(k) is not str for k in node):
+                return False
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+        elif kind not in _JSON_SCALARS:
+            return False
+    return True
 
 
 def _processed(key: str, parent: _ActiveContext, local: Any) -> _ActiveContext | None:
@@ -296,7 +318,7 @@ def _fast_expand(document: Any) -> list[dict[str, Any]] | None:
         return None
     try:
         node = _node(_INITIAL, document, top=True)
-    except _NotFast:
+    except Exception:  # _NotFast, or anything odd: pyld, the reference, expands it and words any error
         return None
     return [] if node is None else [node]
 

@@ -390,3 +390,11 @@ def test_the_context_cache_is_bounded() -> None:
     for i in range(jsonld._MAX_CONTEXTS + 20):
         jsonld.expand({"@context": {"@vocab": f"https://example.org/{i}#"}, "@id": "x", "name": "n"})
     assert len(jsonld._CONTEXTS) <= jsonld._MAX_CONTEXTS
+
+
+def test_a_context_that_is_not_plain_json_is_left_to_pyld() -> None:
+    """A non-string key would serialise like a string one; such a context never reaches the cache."""
+    string_key = {"@context": {"1": "https://example.org/one#"}, "@id": "x", "1:a": "v"}
+    int_key = {"@context": {1: "https://example.org/one#"}, "@id": "x", "1:a": "v"}
+    assert _assert_same_as_pyld(string_key)
+    assert not _assert_same_as_pyld(int_key)
