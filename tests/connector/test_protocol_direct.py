@@ -217,3 +217,36 @@ def test_the_version_route_is_unchanged(apps: tuple[ConnectorContext, str, str])
     ctx, direct_url, _ = apps
     body = httpx.get(direct_url + "/.well-known/dspace-version", timeout=10).json()
     assert body["protocolVersions"][0]["serviceId"] == f"{ctx.did}#dataservice"
+
+
+@pytest.mark.parametrize("extra", ["1e400", str(2**60), '"\\ud800"'])
+def test_a_value_without_a_canonical_form_is_a_dsp_error_not_a_crash(apps: tuple[ConnectorContext, str, str],
+                                                                     extra: str) -> None:
+    """The inbound log's digest is over the message's RFC 8785 form; a message that has none is refused."""
+    ctx, direct_url, _ = apps
+    body = json.dumps(EVENT)[:-1].encode() + b', "extra": ' + extra.encode() + b"}"
+    response = _send(ctx, direct_url, "POST", "/negotiations/urn:p/events", body, True)
+    assert response.status_code == 400
+    assert response.json()["code"] == "message_not_canonical"
+    assert response.json()["@type"] == "ContractNegotiationError"
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth - 1):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(("depth", "code"), [(LIMITS["max_json_depth"], "unexpected_type"),
+                                             (LIMITS["max_json_depth"] + 1, "json_too_deep")])
+def test_the_depth_limit_holds_at_its_boundary(apps: tuple[ConnectorContext, str, str], depth: int, code: str) -> None:
+    ctx, direct_url, _ = apps
+    response = _send(ctx, direct_url, "POST", "/negotiations/request", _nested(depth), True)
+    assert response.status_code == 400 and response.json()["code"] == code
+
+
+def test_brackets_inside_strings_do_not_count_as_depth(apps: tuple[ConnectorContext, str, str]) -> None:
+    ctx, direct_url, _ = apps
+    response = _send(ctx, direct_url, "POST", "/negotiations/urn:p/events", {**EVENT, "note": "{[" * 40}, True)
+    assert response.status_code == 404 and response.json()["code"] == "negotiation_not_found"

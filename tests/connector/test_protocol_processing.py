@@ -6,13 +6,17 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.protocol.errors import MessageInvalid
-from connector.protocol.processing import Answer, handle_once, message_digest
+from connector.protocol.processing import Answer, canonical_json, handle_once, message_digest
 from connector.storage.db import open_database
 from connector.storage.tables_protocol import NegotiationRow
 
@@ -123,3 +127,40 @@ def test_a_failing_handler_leaves_no_answer_behind(database_url: str) -> None:
     answer = handle_once(sessions, digest, lambda session: Answer(200, {"ok": True}, None), _state_of)
     assert answer == (Answer(200, {"ok": True}, None), True)  # nothing was recorded for the failed copy
     engine.dispose()
+
+
+# keys from both sides of the one place code point and UTF-16 order disagree (U+E000..U+FFFF vs astral)
+_KEYS = st.sampled_from(["a", "\ue000", "\uffff", "\U0001f600", "\U00010000", "é"]) | st.text(max_size=4)
+_SCALARS = (st.none() | st.booleans() | st.text(max_size=8) | st.floats(allow_nan=False, allow_infinity=False)
+            | st.integers(min_value=-(2**60), max_value=2**60) | st.integers(min_value=-99, max_value=99)
+            | st.sampled_from(["\x00\x1f\x7f\"\\/\b\f\n\r\t", "\u2028\u2029", "\U0001f600", "é"]))
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
+                     max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_canonical_json_is_rfc8785(value: Any) -> None:
+    """The json.dumps path writes exactly RFC 8785's bytes, and refuses exactly what rfc8785 refuses."""
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(MessageInvalid) as info:
+            canonical_json(value)
+        assert info.value.code == "message_not_canonical"
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize("value", [{"b": 1, "a": [True, None, "x"]}, {"\U0001f600": 1, "\uffff": 2, "\ue000": 3},
+                                   {"n": 2**53 - 1}, {"f": 1.5e21}, ["\x01\u2028"], {"": {}}])
+def test_canonical_json_of_typical_and_edge_values(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [{"n": 2**53}, {"f": float("nan")}, {"f": float("inf")}, {"s": "\ud800"},
+                                   {"\udfff": 1}])
+def test_a_message_without_a_canonical_form_is_invalid_not_a_crash(value: Any) -> None:
+    with pytest.raises(MessageInvalid) as info:
+        message_digest("did:web:c", "/p", value)
+    assert info.value.code == "message_not_canonical"
