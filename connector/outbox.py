@@ -20,11 +20,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, cast
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Table, bindparam, event, select, update
@@ -133,13 +136,10 @@ class _NoCookies(httpx.Cookies):
 
 
 class DspDeliveryClient(httpx.AsyncClient):
-    """The outbox's own httpx client: a pool sized to :data:`MAX_PARALLEL_DELIVERIES`, no cookie jar.
+    """An httpx client for DSP deliveries to one counterparty origin: no cookie jar.
 
-    WHY its own pool: httpcore walks every pooled connection on each request and each response (and polls
-    each idle one's socket); sharing ``ctx.http`` made every delivery pay for the DID, status-list and
-    credential-service connections too. WHY no cookies: a DSP request is authorised by its own signed
-    token, a counterparty has no business setting state on us, and extracting cookies cost ~80 us a response.
-    TLS trust is ``identity.tls.client_verify`` of the configured CA, exactly as for ``ctx.http``.
+    WHY no cookies: a DSP request is authorised by its own signed token, a counterparty has no business
+    setting state on us, and httpx parsed every response for ``Set-Cookie`` (~80 us a response).
     """
 
     _no_cookies = _NoCookies()
@@ -153,14 +153,75 @@ class DspDeliveryClient(httpx.AsyncClient):
         raise ConnectorError("DSP deliveries keep no cookies", code="outbox_no_cookies")
 
 
-def delivery_client(ctx: ConnectorContext) -> DspDeliveryClient:
-    """The client the worker sends with; same timeout and TLS trust as ``ctx.http``."""
-    try:
-        verify = client_verify(ctx.settings.tls.ca_file)
-    except IdentityError as exc:
-        raise ConfigError(f"outbox: {exc}") from exc
-    limits = httpx.Limits(max_connections=MAX_PARALLEL_DELIVERIES, max_keepalive_connections=MAX_PARALLEL_DELIVERIES)
-    return DspDeliveryClient(timeout=ctx.http.timeout, limits=limits, verify=verify)
+class DeliveryClients:
+    """The outbox's HTTP clients: one small connection pool per counterparty origin (scheme://host:port).
+
+    WHY not ``ctx.http``: httpcore walks every connection of its pool (polling each idle one's socket)
+    twice per request, so each delivery paid for every DID, status-list and credential-service connection
+    too, and for the connections to every other counterparty; here a request walks only the connections to
+    its own peer (at most :data:`MAX_PARALLEL_DELIVERIES`, the bound on deliveries in flight).
+    Lifetime: a client unused for ``idle_after`` seconds with nothing in flight is closed by
+    :meth:`close_idle` (the worker calls it with each safety scan); a later delivery opens a new one.
+    TLS trust is ``identity.tls.client_verify`` of the configured CA, exactly as for ``ctx.http``.
+    """
+
+    def __init__(self, verify: ssl.SSLContext | bool, timeout: httpx.Timeout) -> None:
+        # one SSL context for every origin (httpx would load the default trust store again per client)
+        self._verify = httpx.create_ssl_context() if verify is True else verify
+        self._timeout = timeout
+        self._limits = httpx.Limits(max_connections=MAX_PARALLEL_DELIVERIES,
+                                    max_keepalive_connections=MAX_PARALLEL_DELIVERIES)
+        self._clients: dict[str, DspDeliveryClient] = {}
+        self._in_flight: dict[str, int] = {}
+        self._last_used: dict[str, float] = {}
+
+    @classmethod
+    def for_context(cls, ctx: ConnectorContext) -> DeliveryClients:
+        """Clients with the same timeout and TLS trust as ``ctx.http``."""
+        try:
+            verify = client_verify(ctx.settings.tls.ca_file)
+        except IdentityError as exc:
+            raise ConfigError(f"outbox: {exc}") from exc
+        return cls(verify, ctx.http.timeout)
+
+    @property
+    def origins(self) -> list[str]:
+        """The origins with an open client (for inspection and tests)."""
+        return list(self._clients)
+
+    def client_for(self, origin: str) -> DspDeliveryClient:
+        client = self._clients.get(origin)
+        if client is None:
+            client = DspDeliveryClient(timeout=self._timeout, limits=self._limits, verify=self._verify)
+            self._clients[origin] = client
+        return client
+
+    async def post(self, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
+        """POST through the client of ``url``'s origin; the response is read and closed on return."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+        client = self.client_for(origin)
+        self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
+        try:
+            return await client.post(url, content=content, headers=headers)
+        finally:
+            self._in_flight[origin] -= 1
+            self._last_used[origin] = time.monotonic()
+
+    async def close_idle(self, idle_after: float) -> None:
+        """Close the clients of origins with nothing in flight and no use for ``idle_after`` seconds."""
+        stale_before = time.monotonic() - idle_after
+        for origin in [o for o in self._clients if not self._in_flight.get(o)
+                       and self._last_used.get(o, 0.0) <= stale_before]:
+            client = self._clients.pop(origin)
+            self._in_flight.pop(origin, None)
+            self._last_used.pop(origin, None)
+            await client.aclose()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
 
 # ---- the outbox -----------------------------------------------------------------------------------------
@@ -181,7 +242,7 @@ class Outbox:
         self._timers: dict[str, asyncio.TimerHandle] = {}  # process id -> its next retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._sending: asyncio.Semaphore | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._clients: DeliveryClients | None = None
         self._scan_timer: asyncio.TimerHandle | None = None
         # Session.info keys: the processes a transaction enqueued for; a foreign session already listened on
         self._pids_key = ("pactum.outbox.process_ids", id(self))
@@ -247,7 +308,7 @@ class Outbox:
         """Deliver until :meth:`stop_worker`; sleeps on the wake event between commits and due retries."""
         self._loop = asyncio.get_running_loop()
         self._sending = asyncio.Semaphore(MAX_PARALLEL_DELIVERIES)
-        self._client = delivery_client(self.ctx)
+        self._clients = DeliveryClients.for_context(self.ctx)
         self._wake = asyncio.Event()
         self._scan_due = True  # resume whatever a previous run left pending
         self._wake.set()
@@ -257,8 +318,15 @@ class Outbox:
             if self._scan_due:
                 self._scan_due = False
                 await self._scan()
+                if self._clients is not None:
+                    await self._clients.close_idle(SAFETY_SCAN)
             while self._committed:
                 self._kick(self._committed.popleft())
+
+    async def _post(self, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
+        if self._clients is None:  # stopped
+            raise httpx.RequestError(f"the outbox is stopping; {url} is tried again at the next start")
+        return await self._clients.post(url, content=content, headers=headers)
 
     def _request_scan(self) -> None:
         self._scan_due = True
@@ -327,9 +395,9 @@ class Outbox:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        clients, self._clients = self._clients, None
+        if clients is not None:
+            await clients.aclose()
 
     async def _deliver_chain(self, process_id: str) -> None:
         """Send this process's due messages one after another; stop at the first that must wait."""
@@ -403,8 +471,7 @@ class Outbox:
             response: httpx.Response | None = None
             try:
                 async with self._sending or contextlib.nullcontext():
-                    response = await (self._client or self.ctx.http).post(message.url, content=message.body,
-                                                                          headers=headers)
+                    response = await self._post(message.url, content=message.body, headers=headers)
                 status = response.status_code
             except httpx.HTTPError as exc:
                 detail = f"{exc.__class__.__name__}: {exc}"

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
 
 from connector.errors import ConnectorError
-from connector.outbox import MAX_PARALLEL_DELIVERIES, DspDeliveryClient, delivery_client
+from connector.outbox import MAX_PARALLEL_DELIVERIES, DeliveryClients, DspDeliveryClient
 from connector.storage.tables_protocol import OutboxRow
 from identity.tls import ensure_certificates
 from tests.connector.test_outbox import all_sent, enqueue, until
@@ -54,20 +54,33 @@ def test_deliveries_keep_no_cookie_a_counterparty_sets(tmp_path: Path) -> None:
         assert receiver.cookies == [None, None, None]
 
 
-def test_the_delivery_client_is_sized_to_the_parallel_deliveries_and_refuses_cookies(tmp_path: Path) -> None:
-    with context(tmp_path) as ctx:
-        client = delivery_client(ctx)
-        try:
-            assert isinstance(client, DspDeliveryClient)
-            pool = client._transport._pool  # type: ignore[attr-defined]
-            assert pool._max_connections == MAX_PARALLEL_DELIVERIES
-            assert client.timeout == ctx.http.timeout
+def test_one_cookieless_client_per_origin_sized_to_the_parallel_deliveries(tmp_path: Path) -> None:
+    first, second = CookieSetter(), CookieSetter()
+    with serve(first.app) as one, serve(second.app) as two, context(tmp_path) as ctx:
+        clients = DeliveryClients.for_context(ctx)
+
+        async def scenario() -> None:
+            for url in (f"{one}/a", f"{two}/b", f"{one}/c"):
+                response = await clients.post(url, content="{}", headers={"Content-Type": "application/json"})
+                assert response.status_code == 200
+            assert clients.origins == [one, two]
+            client = clients.client_for(one)
+            assert isinstance(client, DspDeliveryClient) and client.timeout == ctx.http.timeout
+            assert client._transport._pool._max_connections == MAX_PARALLEL_DELIVERIES  # type: ignore[attr-defined]
             assert not client.cookies
             with pytest.raises(ConnectorError, match="no cookies"):
                 client.cookies = {"a": "b"}
-        finally:
-            asyncio.run(client.aclose())
-            asyncio.run(ctx.http.aclose())
+            await clients.close_idle(60)  # just used: kept
+            assert clients.origins == [one, two]
+            await clients.close_idle(0)
+            assert clients.origins == []
+            response = await clients.post(f"{two}/d", content="{}", headers={})  # opened again when needed
+            assert response.status_code == 200 and clients.origins == [two]
+            await clients.aclose()
+            await ctx.http.aclose()
+
+        asyncio.run(scenario())
+        assert len(first.cookies) == 2 and len(second.cookies) == 2 and set(first.cookies + second.cookies) == {None}
 
 
 @contextmanager
