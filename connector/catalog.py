@@ -14,7 +14,7 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -28,9 +28,7 @@ from connector.assets import Asset, AssetStore, asset_from_row
 from connector.errors import NotFoundError
 from connector.offers import (
     ContractDefinition,
-    ContractDefinitionStore,
     PolicyDefinition,
-    PolicyDefinitionStore,
     contract_definition_from_row,
     policy_definition_from_row,
 )
@@ -211,26 +209,22 @@ def visible_datasets(ctx: Any, party: CatalogParty | None,
     """Every dataset ``party`` may see (ordered by asset id), with the offers that make it visible."""
     if party is None:
         return []
-    assets = AssetStore(ctx.sessions, ctx.settings)
-    policies = PolicyDefinitionStore(ctx.sessions)
-    definitions = ContractDefinitionStore(ctx.sessions).all()
+    with ctx.sessions() as session:
+        assets = AssetStore(cast("sessionmaker[Session]", LentSession(session)), ctx.settings)
+        offered = offered_definitions(session)
+        return _visible(ctx, party, offered, lambda definition: assets.matching(
+            tuple(definition.assets_selector) + tuple(criteria)))
+
+
+def _visible(ctx: Any, party: CatalogParty, offered: Sequence[OfferedDefinition],
+             picked_by: Callable[[ContractDefinition], Sequence[Asset]]) -> list[VisibleDataset]:
+    """The datasets ``picked_by`` each definition whose access policy permits ``party``, with their offers."""
     now = _now(ctx)
-    policy_cache: dict[str, PolicyDefinition | None] = {}
     decisions: dict[tuple[str, str], bool] = {}
-
-    def policy(pid: str) -> PolicyDefinition | None:
-        if pid not in policy_cache:
-            policy_cache[pid] = policies.find(pid)
-        return policy_cache[pid]
-
     found: dict[str, tuple[Asset, list[tuple[ContractDefinition, PolicyDefinition]]]] = {}
-    for definition in definitions:
-        access, contract = policy(definition.access_policy_id), policy(definition.contract_policy_id)
-        if access is None or contract is None:
-            log.warning("contract definition %s refers to a missing policy definition; skipped", definition.id)
-            continue
+    for definition, access, contract in offered:
         access_policy = access.parsed()
-        for asset in assets.matching(tuple(definition.assets_selector) + tuple(criteria)):
+        for asset in picked_by(definition):
             key = (access.policy_hash, asset.id)
             if key not in decisions:
                 decisions[key] = access_permits(ctx, access_policy, party, asset, now)
@@ -282,11 +276,14 @@ def get_dataset(ctx: Any, party: CatalogParty | None, dataset_id: str) -> dict[s
     WHY 404 and not 403 for a dataset the caller may not see: its existence is itself not disclosed.
     """
     if party is not None:
-        assets = AssetStore(ctx.sessions, ctx.settings)
-        if assets.find(dataset_id) is not None:
-            id_criterion = Criterion("id", "=", dataset_id)
-            for visible in visible_datasets(ctx, party, (id_criterion,)):
-                if visible.asset.id == dataset_id:
+        with ctx.sessions() as session:
+            reader = cast("sessionmaker[Session]", LentSession(session))
+            asset = AssetStore(reader, ctx.settings).find(dataset_id)
+            if asset is not None:
+                def picked_by(definition: ContractDefinition) -> Sequence[Asset]:
+                    return (asset,) if _picks(session, definition.assets_selector, dataset_id) else ()
+
+                for visible in _visible(ctx, party, offered_definitions(session), picked_by):
                     return {"@context": [DSP_CONTEXT], **dataset_json(ctx, visible)}
     raise NotFoundError(f"no dataset {dataset_id!r} for this caller", code="dataset_not_found")
 
@@ -357,10 +354,41 @@ _TRACE = (select(*_PARTS)
           .where(_DEFINITIONS.c.id == bindparam("definition_id")))
 
 
-def _split(found: Sequence[Any]) -> list[Any]:
+# Every contract definition with its two policies (LEFT JOIN: a definition whose policy is gone is reported).
+_OFFERED = (select(*_PARTS[:3])
+            .outerjoin(_ACCESS, _ACCESS.c.id == _DEFINITIONS.c.access_policy_id)
+            .outerjoin(_CONTRACT, _CONTRACT.c.id == _DEFINITIONS.c.contract_policy_id)
+            .order_by(_DEFINITIONS.c.id))
+OfferedDefinition = tuple[ContractDefinition, PolicyDefinition, PolicyDefinition]
+
+
+def offered_definitions(session: Session) -> list[OfferedDefinition]:
+    """(contract definition, access policy, contract policy) for every definition, by id, in one query.
+
+    A definition whose policy definition is missing is skipped with a warning (it can offer nothing)."""
+    out: list[OfferedDefinition] = []
+    for found in session.execute(_OFFERED):
+        definition_row, access_row, contract_row = _split(found, _PARTS[:3])
+        if access_row.id is None or contract_row.id is None:
+            log.warning("contract definition %s refers to a missing policy definition; skipped", definition_row.id)
+            continue
+        out.append((contract_definition_from_row(definition_row), policy_definition_from_row(access_row),
+                    policy_definition_from_row(contract_row)))
+    return out
+
+
+def _picks(session: Session, selector: Sequence[Criterion], asset_id: str) -> bool:
+    """Does ``selector`` pick asset ``asset_id``? Decided without SQL for id criteria, else by the store."""
+    verdict = selector_picks_id(selector, asset_id)
+    if verdict is None:  # criteria over other fields: the store's SQL decides, as for the catalog
+        verdict = AssetStore(cast("sessionmaker[Session]", LentSession(session))).matches(asset_id, selector)
+    return verdict
+
+
+def _split(found: Sequence[Any], tables: Sequence[Any] = _PARTS) -> list[Any]:
     """The joined row cut into one attribute view per table (what the stores' row converters read)."""
     parts, start = [], 0
-    for table in _PARTS:
+    for table in tables:
         columns = table.columns
         parts.append(SimpleNamespace(**{c.key: found[start + i] for i, c in enumerate(columns)}))
         start += len(columns)
@@ -376,11 +404,7 @@ def trace_offer(session: Session, definition_id: str, asset_id: str) -> tuple[
         return None
     definition_row, access_row, contract_row, asset_row = _split(found)
     definition = contract_definition_from_row(definition_row)
-    verdict = selector_picks_id(definition.assets_selector, asset_id)
-    if verdict is None:  # criteria over other fields: the store's SQL decides, as for the catalog
-        verdict = AssetStore(cast("sessionmaker[Session]", LentSession(session))).matches(
-            asset_id, definition.assets_selector)
-    if not verdict:
+    if not _picks(session, definition.assets_selector, asset_id):
         return None
     return (definition, policy_definition_from_row(access_row), policy_definition_from_row(contract_row),
             asset_from_row(asset_row))

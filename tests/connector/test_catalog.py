@@ -268,3 +268,18 @@ def test_find_offer_mixed_selector_is_decided_in_sql(ctx: Ctx) -> None:
     assets.update(Asset("bolts", {**bolts.properties, EDC + "category": "logistics"}, bolts.private_properties,
                         bolts.data_address))
     assert find_offer(ctx, STRANGER, offer) is None  # the asset's category no longer matches the selector
+
+
+def test_a_definition_whose_policy_is_gone_offers_nothing(ctx: Ctx) -> None:
+    """Only raw database edits can get here (the store refuses to delete a policy in use); it must not break."""
+    from sqlalchemy import delete
+
+    from connector.storage.tables_catalog import PolicyDefinitionRow
+
+    _publish(ctx)
+    before = {d["@id"]: len(d["hasPolicy"]) for d in build_catalog(ctx, MEMBER)["dataset"]}
+    with ctx.sessions.begin() as session:
+        session.execute(delete(PolicyDefinitionRow).where(PolicyDefinitionRow.id == "contract"))
+    after = {d["@id"]: len(d["hasPolicy"]) for d in build_catalog(ctx, MEMBER)["dataset"]}
+    assert before == {"bolts": 2, "gears": 2, "nuts": 1} and after == {"bolts": 1, "gears": 1, "nuts": 1}
+    assert len(get_dataset(ctx, MEMBER, "gears")["hasPolicy"]) == 1
