@@ -79,6 +79,7 @@ class DcpTrust:
         self.ctx = ctx
         self._peer_dids: dict[str, tuple[str, float]] = {}
         self._held: tuple[tuple[int, int], float, list[str]] | None = None  # (wallet file stamp, until, scopes)
+        self._credentials_file: tuple[object, str] = (None, "")  # (wallet, path of its credential file)
 
     # ---- outgoing ---------------------------------------------------------------------------------------
     def held_scopes(self) -> list[str]:
@@ -99,8 +100,12 @@ class DcpTrust:
         return list(scopes)
 
     def _wallet_stamp(self) -> tuple[int, int]:
+        """(mtime, size) of the wallet's credential file: one stat, its path joined once per wallet."""
+        wallet = self.ctx.wallet
+        if self._credentials_file[0] is not wallet:
+            self._credentials_file = (wallet, os.fspath(wallet.folder / CREDENTIALS_FILE))
         try:
-            info = os.stat(self.ctx.wallet.folder / CREDENTIALS_FILE)
+            info = os.stat(self._credentials_file[1])
         except OSError:
             return (0, 0)
         return (info.st_mtime_ns, info.st_size)
