@@ -14,6 +14,7 @@ every DSP schema is registered under its ``$id`` and any other reference is refu
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -123,9 +124,10 @@ _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 def _plain_json(value: Any) -> bool:
     """True when ``value`` holds nothing but dicts, lists and JSON scalars of exactly those types.
 
-    WHY: the compiled validator reads a tuple as an array and rejects types it cannot convert, where the
-    python validator has its own view (a tuple is not an array there); messages the connector builds itself
-    could hold such values, so anything but plain JSON is left to the python validator alone.
+    WHY: the compiled validator reads a tuple as an array, rejects types it cannot convert and calls NaN and
+    infinities no number at all, where the python validator has its own view (a tuple is not an array, NaN
+    is a number; ``json.loads`` accepts ``NaN`` and ``1e400``); so anything but plain JSON with finite numbers
+    is left to the python validator alone.
     """
     stack = [value]
     while stack:
@@ -135,7 +137,7 @@ def _plain_json(value: Any) -> bool:
             stack.extend(node.values())
         elif kind is list:
             stack.extend(node)
-        elif kind not in _JSON_SCALARS:
+        elif kind not in _JSON_SCALARS or (kind is float and not math.isfinite(node)):
             return False
     return True
 

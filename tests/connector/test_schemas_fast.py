@@ -18,11 +18,13 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from jsonschema import Draft201909Validator
 
 from connector.protocol.errors import MessageInvalid
 from connector.protocol.jsonld import DSP_CONTEXT
 from connector.protocol.schemas import (
     MESSAGE_SCHEMAS,
+    _plain_json,
     _validator,
     fast_registry,
     fast_validator,
@@ -186,3 +188,17 @@ def test_no_schema_is_ever_fetched() -> None:
     with pytest.raises((jsonschema_rs.ReferencingError, jsonschema_rs.ValidationError), match="refusing to fetch"):
         jsonschema_rs.Draft201909Validator({"$ref": "https://evil.example/schema.json"}, registry=fast_registry(),
                                            retriever=refuse_retrieval)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_numbers_beyond_json_are_judged_by_the_python_validator(number: float) -> None:
+    # jsonschema-rs calls NaN and the infinities no number (so "not a number" would hold for them); json.loads
+    # ("NaN") gives one, the python validator (the reference) takes it for a number: never the compiled verdict
+    assert not jsonschema_rs.Draft201909Validator({"type": "number"}).is_valid(number)
+    assert Draft201909Validator({"type": "number"}).is_valid(number)
+    message = {"@context": [DSP_CONTEXT], "@type": "ContractNegotiationEventMessage", "providerPid": "p",
+               "consumerPid": "c", "eventType": "ACCEPTED", "extra": [number]}
+    assert not _plain_json(message)
+    assert validate_message(message, "ContractNegotiationEventMessage") is message
+    with pytest.raises(MessageInvalid, match="providerPid"):
+        validate_message({**message, "providerPid": number}, "ContractNegotiationEventMessage")
