@@ -67,10 +67,9 @@ def parse_offer(data: Mapping[str, Any]) -> Policy:
     Agreements differ from each other only in their ``urn:uuid`` @id and their ``timestamp``: see
     :func:`_template` for how those still share one parse.
     """
-    canonical = json.dumps(data, sort_keys=True, default=str)
-    template = _template(data, canonical)
+    template = _template(data)
     if template is None:
-        return _parse_cached(canonical)
+        return _parse_cached(json.dumps(data, sort_keys=True, default=str))
     shared = _parse_cached(template)
     # a copy with the real uid; only the uid-independent canonical hash may be carried over. It is computed
     # on the shared parse (once per template), else every agreement would hash its own copy again.
@@ -81,20 +80,26 @@ _UUID_URN = re.compile(r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 _UID_PLACEHOLDER = "urn:uuid:00000000-0000-4000-8000-000000000000"
 
 
-def _template(data: Mapping[str, Any], canonical: str) -> str | None:
+def _template(data: Mapping[str, Any]) -> str | None:
     """The document with its uid replaced by a placeholder and its DSP ``timestamp`` left out, or None.
 
     WHY this is the same policy: the parsed model reads the policy node's ``@id`` only as its ``uid`` and
     never reads ``timestamp`` (a DSP literal on the agreement). So only a ``urn:uuid`` @id that occurs
     nowhere else in the document is replaced (nothing else can refer to it), and only a string timestamp is
     dropped. Every agreement of one offer then parses once, instead of once per negotiation on each side.
+    "Nowhere else" is checked on the template itself and on the dropped timestamp (one serialisation, not two).
     """
     uid = data.get("@id")
-    if not isinstance(uid, str) or not _UUID_URN.fullmatch(uid) or canonical.count(uid) != 1:
+    if not isinstance(uid, str) or not _UUID_URN.fullmatch(uid):
         return None
-    doc = {k: v for k, v in data.items() if not (k == "timestamp" and isinstance(v, str))}
+    timestamp = data.get("timestamp")
+    dropped = isinstance(timestamp, str)
+    if isinstance(timestamp, str) and uid in timestamp:
+        return None
+    doc = {k: v for k, v in data.items() if not (dropped and k == "timestamp")}
     doc["@id"] = _UID_PLACEHOLDER
-    return json.dumps(doc, sort_keys=True, default=str)
+    template = json.dumps(doc, sort_keys=True, default=str)
+    return None if uid in template else template
 
 
 def parse_document(document: Mapping[str, Any]) -> Policy:

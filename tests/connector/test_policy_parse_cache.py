@@ -79,3 +79,12 @@ def test_agreements_of_one_offer_come_with_the_hash_of_their_shared_parse() -> N
     other = _agreement(assignee="did:web:someone-else.example")  # another template: its own hash
     assert parse_offer(other)._cache["canonical_hash"] == policy_hash(_direct(other)) != policy_hash(
         _direct(_agreement()))
+
+
+def test_a_uid_inside_the_timestamp_is_not_templated() -> None:
+    """The uid may occur nowhere but in @id, the dropped timestamp included: such a document parses as written."""
+    document = _agreement()
+    document["timestamp"] = f"2026-11-23T10:00:00Z {document['@id']}"
+    parsed = parse_offer(document)
+    assert parsed.uid == document["@id"] and parsed.rules == _direct(document).rules
+    assert parsed.rules is not parse_offer(_agreement()).rules  # not the shared parse of the template
