@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Table, bindparam, event, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector.errors import ConfigError, ConnectorError
@@ -107,6 +107,7 @@ _NEXT_OF = (select(*_DELIVERY_COLUMNS)
             .where(_TABLE.c.process_id == bindparam("pid"), _TABLE.c.status == "pending",
                    _TABLE.c.id != bindparam("done"))
             .order_by(_TABLE.c.id).limit(1))
+_INSERT = insert(_TABLE)
 _PENDING = (select(_TABLE.c.process_id, _TABLE.c.next_attempt_at)
             .where(_TABLE.c.status == "pending").order_by(_TABLE.c.id))
 _RECORD = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
@@ -253,13 +254,17 @@ class Outbox:
 
     # ---- producers --------------------------------------------------------------------------------------
     def enqueue(self, session: Session, *, process_id: str, kind: str, message: dict[str, Any], url: str,
-                recipient_did: str, correlation_id: str | None) -> OutboxRow:
-        """Add a message to ``session``; it is sent as soon as the session commits."""
+                recipient_did: str, correlation_id: str | None) -> None:
+        """Write a message in ``session``'s transaction; it is sent as soon as the session commits.
+
+        One Core INSERT on the session's connection (no ORM object to track and flush): it commits or rolls
+        back with everything else in the transaction, savepoints included.
+        """
         created = now_utc()
-        row = OutboxRow(process_id=process_id, kind=kind, message_type=str(message.get("@type")), url=url,
-                        recipient_did=recipient_did, body=json.dumps(message), status="pending", attempts=0,
-                        next_attempt_at=created, correlation_id=correlation_id, created_at=created)
-        session.add(row)
+        session.execute(_INSERT, {"process_id": process_id, "kind": kind, "message_type": str(message.get("@type")),
+                                  "url": url, "recipient_did": recipient_did, "body": json.dumps(message),
+                                  "status": "pending", "attempts": 0, "next_attempt_at": created,
+                                  "correlation_id": correlation_id, "created_at": created})
         info = session.info
         pids: set[str] | None = info.get(self._pids_key)
         if pids is None:
@@ -268,7 +273,6 @@ class Outbox:
                 info[self._listened_key] = True  # not from ctx.sessions: listen on this session alone
                 event.listen(session, "after_commit", self._after_commit)
         pids.add(process_id)
-        return row
 
     def _after_commit(self, session: Session) -> None:
         """The rows ``session`` enqueued are durable now: hand their processes to the worker.

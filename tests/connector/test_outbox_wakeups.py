@@ -171,3 +171,36 @@ def test_a_retry_left_pending_by_a_previous_run_waits_for_its_time_then_goes_out
         assert receiver.received[0][3] - started >= 0.8
         with ctx.sessions() as session:
             assert set(session.scalars(select(OutboxRow.attempts))) == {1, 2}
+
+
+def test_an_enqueue_that_is_rolled_back_sends_nothing(tmp_path: Path) -> None:
+    receiver = Receiver()
+    with serve(receiver.app) as base, context(tmp_path) as ctx:
+        async def scenario() -> None:
+            worker = asyncio.create_task(ctx.outbox.run_worker())
+            await asyncio.sleep(0.2)
+
+            def write() -> None:
+                try:
+                    with ctx.sessions.begin() as session:
+                        add(ctx, session, f"{base}/gone", "proc-gone", 0)
+                        raise RuntimeError("the state change failed")
+                except RuntimeError:
+                    pass
+                with ctx.sessions.begin() as session:
+                    savepoint = session.begin_nested()
+                    add(ctx, session, f"{base}/gone", "proc-undone", 0)
+                    savepoint.rollback()
+                    add(ctx, session, f"{base}/kept", "proc-kept", 0)
+
+            await asyncio.to_thread(write)
+            await until(lambda: len(receiver.received) == 1, PROMPT)
+            await asyncio.sleep(0.3)  # room for anything wrongly sent
+            await ctx.outbox.stop_worker()
+            worker.cancel()
+            await ctx.http.aclose()
+
+        asyncio.run(scenario())
+        assert [p for p, _, _, _ in receiver.received] == ["kept"]
+        with ctx.sessions() as session:
+            assert list(session.scalars(select(OutboxRow.process_id))) == ["proc-kept"]
