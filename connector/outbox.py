@@ -280,9 +280,9 @@ class Outbox:
         Without a running worker nothing is kept: its start-up scan reads every pending row anyway.
         (Processes of a rolled-back enqueue stay listed until the session's next commit: one needless read.)
         """
-        if session.in_nested_transaction():  # a savepoint was released; the rows commit with the outer transaction
-            return
-        pids = session.info.pop(self._pids_key, None)
+        if self._pids_key not in session.info or session.in_nested_transaction():
+            return  # nothing enqueued, or a savepoint was released: its rows commit with the outer transaction
+        pids = session.info.pop(self._pids_key)
         if pids and self._loop is not None:
             self._committed.extend(pids)  # deque.extend is atomic: producers run in worker threads
             self.wake()
@@ -481,14 +481,14 @@ class Outbox:
                 detail = f"{exc.__class__.__name__}: {exc}"
             self._recheck.discard(message.process_id)  # the read below sees every commit announced so far
             if response is not None and 200 <= response.status_code < 300:
-                try:
-                    payload = response.json() if response.content else None
-                except ValueError:
-                    payload = None
                 ready = await asyncio.to_thread(self._record, message, "sent", None, message.attempts + 1)
                 log.info("sent %s to %s", message.message_type, message.url)
                 hook = self._delivered.get(message.message_type)
-                if hook is not None:
+                if hook is not None:  # the answer is parsed only for a hook that reads it
+                    try:
+                        payload = response.json() if response.content else None
+                    except ValueError:
+                        payload = None
                     await _call(hook, message.as_row(), payload)
                 return ready
             if response is not None:

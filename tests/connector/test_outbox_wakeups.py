@@ -46,10 +46,10 @@ def numbers(receiver: Receiver, path: str) -> list[int]:
     return [body["n"] for p, body, _, _ in receiver.received if p == path]
 
 
-def test_a_commit_during_the_last_read_of_a_chain_is_still_sent_at_once(tmp_path: Path) -> None:
+def test_a_commit_during_the_last_read_of_a_chain_is_still_sent_at_once(tmp_path: Path, database_url: str) -> None:
     """Another thread commits a row for the process right after its chain read "nothing more"."""
     receiver = Receiver()
-    with serve(receiver.app) as base, context(tmp_path) as ctx:
+    with serve(receiver.app) as base, context(tmp_path, database_url) as ctx:
         outbox = ctx.outbox
         original = outbox._record
         injected = threading.Event()
@@ -82,9 +82,9 @@ def test_a_commit_while_a_hook_of_the_chain_runs_is_still_sent_at_once(tmp_path:
         assert numbers(receiver, "hook") == [0, 1]
 
 
-def test_deliveries_read_only_their_own_process_not_the_pending_table(tmp_path: Path) -> None:
+def test_deliveries_read_only_their_own_process_not_the_pending_table(tmp_path: Path, database_url: str) -> None:
     receiver = Receiver()
-    with serve(receiver.app) as base, context(tmp_path) as ctx:
+    with serve(receiver.app) as base, context(tmp_path, database_url) as ctx:
         statements: list[str] = []
         event.listen(ctx.engine, "before_cursor_execute",
                      lambda conn, cursor, sql, params, context, many: statements.append(" ".join(sql.split())))
