@@ -161,10 +161,10 @@ def pyld_expand(document: Any) -> list[dict[str, Any]]:
 # _options) and walks each value through its general algorithm; a QuerySpec with 50 ids took ~1.5 ms. The fast
 # path below reuses the *processed* active context of each distinct context value and walks the document with
 # only the JSON-LD features management bodies use: terms, prefixes, @vocab, @id, @type, type coercion (done by
-# pyld's own _expand_value), nested node objects, arrays and nested @context values. Every IRI and value is
-# expanded by pyld's own functions against pyld's own active context; anything else (@value, @list, @graph,
-# @reverse, containers other than @set, scoped contexts, @propagate, a keyword collision, an error of any kind)
-# makes the fast path give up and the document is expanded by pyld from scratch.
+# pyld's own _expand_value), nested node objects, typed literals, arrays and nested @context values. Every IRI
+# and value is expanded by pyld's own functions against pyld's own active context; anything else (@language,
+# @list, @graph, @reverse, containers other than @set, scoped contexts, @propagate, a keyword collision, an error
+# of any kind) makes the fast path give up and the document is expanded by pyld from scratch.
 
 _PROCESSOR = jsonld.JsonLdProcessor()
 _ARRAY_CONTAINERS: tuple[list[str], ...] = ([], ["@set"])
@@ -339,10 +339,11 @@ def _add(subject: dict[str, Any], prop: str, value: Any, as_array: bool) -> None
 
 
 def _node(ctx: _ActiveContext, element: dict[str, Any], *, top: bool = False) -> dict[str, Any] | None:
-    """One node object (pyld's _expand on an object without value, list, set, graph or reverse features)."""
+    """One node or value object (pyld's _expand on an object without list, set, graph or reverse features)."""
     if "@context" in element:
         ctx = _CONTEXTS.child(ctx, element["@context"])
     out: dict[str, Any] = {}
+    type_as_list = False
     for key, value in sorted(element.items()):
         if key == "@context":
             continue
@@ -359,6 +360,7 @@ def _node(ctx: _ActiveContext, element: dict[str, Any], *, top: bool = False) ->
                     raise _NotFast
                 out["@id"] = _PROCESSOR._expand_iri(ctx.active, value, base=None)
             elif prop == "@type":
+                type_as_list = type_as_list or type(value) is list
                 types = value if type(value) is list else [value]
                 if any(type(t) is not str for t in types):
                     raise _NotFast
@@ -366,16 +368,33 @@ def _node(ctx: _ActiveContext, element: dict[str, Any], *, top: bool = False) ->
                 if any(type(t) is not str for t in expanded_types):
                     raise _NotFast  # a type term mapped to null
                 _add(out, "@type", expanded_types, False)
+            elif prop == "@value" and not top and type(value) in _LITERALS:
+                out["@value"] = value
             else:
                 raise _NotFast
             continue
         expanded = _value(ctx, key, value)
         if expanded is not None:
             _add(out, prop, expanded, True)
+    if "@value" in out:
+        return _value_object(out, type_as_list)
     if "@type" in out and type(out["@type"]) is not list:
         out["@type"] = [out["@type"]]
     if top and (not out or (len(out) == 1 and "@id" in out)):
         return None
+    return out
+
+
+_LITERALS = frozenset({str, int, float, bool})
+
+
+def _value_object(out: dict[str, Any], type_as_list: bool) -> dict[str, Any]:
+    """A literal with an optional datatype, as pyld checks it; anything else (language, errors) goes to pyld."""
+    datatype = out.get("@type")
+    if (set(out) - {"@value", "@type"} or type_as_list
+            or (datatype is not None and (type(datatype) is not str or datatype.startswith("_:")
+                                          or not jsonld._is_absolute_iri(datatype)))):
+        raise _NotFast
     return out
 
 

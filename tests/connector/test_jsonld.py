@@ -315,7 +315,8 @@ def test_errors_are_exactly_pyld_errors(document: dict[str, Any]) -> None:
 
 
 _COMMON_KEYS = st.sampled_from(["name", "edc:name", EDC + "name", "odrl:action", "action", "target", "@id", "@type",
-                                "http://example.org/p", "dct:title", "unknown:thing", "type", "id", "list", ""])
+                                "http://example.org/p", "dct:title", "unknown:thing", "type", "id", "list", "",
+                                "@value"])
 _RARE_KEYS = st.sampled_from(["@value", "@list", "@set", "@language", "@graph", "@reverse", "@included", "@foo",
                               "_:b0", "@nest", "@index"])
 _KEYS = st.one_of(_COMMON_KEYS, _COMMON_KEYS, _COMMON_KEYS, _COMMON_KEYS, _COMMON_KEYS, _RARE_KEYS)
@@ -342,15 +343,22 @@ def test_generated_documents_expand_exactly_as_pyld(pair: tuple[Any, dict[str, A
 
 
 _SIMPLE_CONTEXTS = st.sampled_from([
-    None, {"@vocab": "https://example.org/v#"}, {"edc": EDC}, jsonld.ODRL_CONTEXT_URL, {"type": "@type", "id": "@id"},
+    None, {"@vocab": "https://example.org/v#"}, {"edc": EDC}, {"xsd": "http://www.w3.org/2001/XMLSchema#"},
+    jsonld.ODRL_CONTEXT_URL, {"type": "@type", "id": "@id"},
     {"action": {"@id": "http://www.w3.org/ns/odrl/2/action", "@type": "@vocab"}}, {"@language": "de"},
     {"target": {"@id": "http://www.w3.org/ns/odrl/2/target", "@type": "@id"}, "@direction": "rtl"},
     {"name": {"@id": EDC + "name", "@language": None}, "@language": "fr"},
     {"list": {"@id": EDC + "list", "@type": "http://www.w3.org/2001/XMLSchema#int", "@container": "@set"}},
     {"name": None}, {"@base": "https://base.example/"},
 ])
+_LITERAL_OBJECTS = st.fixed_dictionaries(
+    {"@value": st.one_of(_SCALARS, st.lists(st.integers(), max_size=1))},
+    optional={"@type": st.one_of(st.sampled_from(["xsd:dateTime", "http://www.w3.org/2001/XMLSchema#int", "name",
+                                                  "_:b", "@json", "@id", "odrl:x", "not an iri"]),
+                                 st.lists(st.just("xsd:int"), max_size=2), st.none()),
+              "@language": st.just("en"), "@id": st.just("x")})
 _SIMPLE_VALUES = st.recursive(
-    st.one_of(_SCALARS, st.sampled_from(["odrl:use", "edc:x", "name", "https://example.org/z"])),
+    st.one_of(_SCALARS, st.sampled_from(["odrl:use", "edc:x", "name", "https://example.org/z"]), _LITERAL_OBJECTS),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         st.tuples(_SIMPLE_CONTEXTS, st.dictionaries(_COMMON_KEYS, inner, max_size=4)).map(
