@@ -10,7 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from connector.errors import ConnectorError
@@ -19,6 +18,7 @@ from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_me
 from connector.protocol.errors import ProtocolError
 from connector.protocol.jsonld import DSP_CONTEXT
 from connector.protocol.schemas import validate_message
+from connector.protocol.threads import in_thread
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -77,7 +77,7 @@ def catalog_routes(ctx: ConnectorContext) -> list[DspRoute]:
             message = await read_message(request, ctx, "CatalogRequestMessage")
             offset, limit = _page(request)
             module = _catalog_module()
-            result = await run_in_threadpool(module.build_catalog, ctx, party, message.get("filter"), offset, limit)
+            result = await in_thread(module.build_catalog, ctx, party, message.get("filter"), offset, limit)
             catalog, total = _page_of(result)
         except DSP_ERRORS as exc:
             return dsp_error("CatalogError", exc)
@@ -97,7 +97,7 @@ def catalog_routes(ctx: ConnectorContext) -> list[DspRoute]:
         try:
             party = await authenticate(request, ctx)
             module = _catalog_module()
-            found = await run_in_threadpool(module.get_dataset, ctx, party, dataset_id)
+            found = await in_thread(module.get_dataset, ctx, party, dataset_id)
         except DSP_ERRORS as exc:
             return dsp_error("CatalogError", exc)
         body = {"@context": [DSP_CONTEXT], **{k: v for k, v in found.items() if k != "@context"}}

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.types import Scope
 
 from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, error_pids, read_message
 from connector.protocol.processing import Answer, handle_once, message_digest
+from connector.protocol.threads import in_thread
 from connector.trust import Party
 
 if TYPE_CHECKING:
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 
 Handler = Callable[[Session, Party, dict[str, Any]], Answer]
 Advance = Callable[["ConnectorContext", str], Coroutine[Any, Any, None]]
+
+
+def digest_path(scope: Scope) -> str:
+    """The request path as the inbound log's digests name it: Starlette's ``request.url.path``, written out
+    (building the URL object cost more than the rest of the digest's inputs)."""
+    return str(scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def spawn(ctx: ConnectorContext, coro: Coroutine[Any, Any, None]) -> None:
@@ -76,7 +83,7 @@ class ProcessBinding:
         try:
             party = await authenticate(request, ctx)
             message = await read_message(request, ctx, *expected)
-            digest = message_digest(party.did, request.url.path, message)
+            digest = message_digest(party.did, digest_path(request.scope), message)
             lock = lock_key or (message.get(self.lock_field) if self.lock_field else None) or digest
 
             def work() -> tuple[Answer, bool]:
@@ -84,10 +91,10 @@ class ProcessBinding:
                     return handle_once(ctx.sessions, digest, lambda session: handler(session, party, message),
                                        self.state_of)
 
-            answer, new = await run_in_threadpool(work)
+            answer, new = await in_thread(work)
         except DSP_ERRORS as exc:
             if path_pid is None and lock_key:
-                path_pid = f"{await run_in_threadpool(self.role_of, ctx, lock_key)}Pid"
+                path_pid = f"{await in_thread(self.role_of, ctx, lock_key)}Pid"
             provider_pid, consumer_pid = error_pids(message, lock_key, path_pid)
             return dsp_error(self.error_type, exc, provider_pid=provider_pid, consumer_pid=consumer_pid)
         if new:
@@ -111,6 +118,6 @@ class ProcessBinding:
 
     async def process_error(self, ctx: ConnectorContext, pid: str, exc: Exception) -> Response:
         """The error body for a request about process ``pid``, its pid under our side's name."""
-        role = await run_in_threadpool(self.role_of, ctx, pid)
+        role = await in_thread(self.role_of, ctx, pid)
         return dsp_error(self.error_type, exc, provider_pid=pid if role == "provider" else "",
                          consumer_pid=pid if role == "consumer" else "")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from connector import negotiation as neg
@@ -17,6 +16,7 @@ from connector.logs import CORRELATION_HEADER
 from connector.protocol.direct import DspRoute
 from connector.protocol.edge import DSP_ERRORS, authenticate
 from connector.protocol.inbound import Handler, ProcessBinding
+from connector.protocol.threads import in_thread
 from connector.storage.tables_protocol import NegotiationRow
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def negotiation_routes(ctx: ConnectorContext) -> list[DspRoute]:
                     role = BINDING.role_in(session, pid)
                     return neg.negotiation_body(neg.load(session, pid, role=role, party=party,  # type: ignore[arg-type]
                                                          for_update=False))
-            body = await run_in_threadpool(read)
+            body = await in_thread(read)
         except DSP_ERRORS as exc:
             return await BINDING.process_error(ctx, pid, exc)
         return JSONResponse(body)

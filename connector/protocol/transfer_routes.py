@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from connector import transfer as tp
@@ -17,6 +16,7 @@ from connector.logs import CORRELATION_HEADER
 from connector.protocol.direct import DspRoute, Endpoint
 from connector.protocol.edge import DSP_ERRORS, authenticate
 from connector.protocol.inbound import ProcessBinding
+from connector.protocol.threads import in_thread
 from connector.storage.tables_protocol import TransferRow
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def transfer_routes(ctx: ConnectorContext) -> list[DspRoute]:
             def read() -> dict[str, Any]:
                 with ctx.sessions() as session:
                     return tp.process_body(tp.load(session, pid, party=party, for_update=False))
-            body = await run_in_threadpool(read)
+            body = await in_thread(read)
         except DSP_ERRORS as exc:
             return await BINDING.process_error(ctx, pid, exc)
         return JSONResponse(body)

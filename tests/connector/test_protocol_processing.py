@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from connector.protocol.errors import MessageInvalid
+from connector.protocol.inbound import digest_path
 from connector.protocol.processing import Answer, canonical_json, handle_once, message_digest
 from connector.storage.db import open_database
 from connector.storage.tables_protocol import NegotiationRow
@@ -164,3 +166,12 @@ def test_a_message_without_a_canonical_form_is_invalid_not_a_crash(value: Any) -
     with pytest.raises(MessageInvalid) as info:
         message_digest("did:web:c", "/p", value)
     assert info.value.code == "message_not_canonical"
+
+
+@pytest.mark.parametrize("path", ["/negotiations/request", "/negotiations/urn:uuid:1/events", "/a b/ü/%41",
+                                  "/x?y#z\\w", "/transfers/urn:p;v=1/start", "//double//slash/", "/"])
+def test_the_digest_path_is_the_one_earlier_digests_were_taken_over(path: str) -> None:
+    """Digests stored before the path was read from the scope directly still match: same path string."""
+    scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "query_string": b"q=1",
+             "headers": [(b"host", b"127.0.0.1:8080")], "scheme": "http", "server": ("127.0.0.1", 8080)}
+    assert digest_path(scope) == Request(scope).url.path
