@@ -323,7 +323,10 @@ class Outbox:
                 self._scan_due = False
                 await self._scan()
                 if self._clients is not None:
-                    await self._clients.close_idle(SAFETY_SCAN)
+                    try:
+                        await self._clients.close_idle(SAFETY_SCAN)
+                    except Exception as exc:  # a connection that fails to close must not stop the deliveries
+                        log.warning("outbox could not close an idle HTTP client: %s", exc)
             while self._committed:
                 self._kick(self._committed.popleft())
 
@@ -471,7 +474,7 @@ class Outbox:
             if message.correlation_id:
                 headers[CORRELATION_HEADER] = message.correlation_id
             status: int | None = None
-            detail = ""
+            detail, unusable = "", False
             response: httpx.Response | None = None
             try:
                 async with self._sending or contextlib.nullcontext():
@@ -479,6 +482,8 @@ class Outbox:
                 status = response.status_code
             except httpx.HTTPError as exc:
                 detail = f"{exc.__class__.__name__}: {exc}"
+            except (httpx.InvalidURL, ValueError) as exc:  # no retry can make this URL usable
+                detail, unusable = f"{exc.__class__.__name__}: {exc}", True
             self._recheck.discard(message.process_id)  # the read below sees every commit announced so far
             if response is not None and 200 <= response.status_code < 300:
                 ready = await asyncio.to_thread(self._record, message, "sent", None, message.attempts + 1)
@@ -494,7 +499,7 @@ class Outbox:
             if response is not None:
                 detail = response.text[:2000]
             attempts = message.attempts + 1
-            permanent = status is not None and status not in RETRY_STATUSES
+            permanent = unusable or (status is not None and status not in RETRY_STATUSES)
             if permanent or attempts >= MAX_ATTEMPTS:
                 ready = await asyncio.to_thread(self._record, message, "failed", f"{status}: {detail}", attempts)
                 log.warning("giving up on %s to %s after %d attempt(s): %s %s", message.message_type, message.url,

@@ -162,3 +162,13 @@ def test_an_unreachable_counterparty_is_retried_not_failed(tmp_path: Path) -> No
     with context(tmp_path) as ctx:
         row = deliver_once(ctx, f"http://127.0.0.1:{free_port()}/dsp", "proc-down")
         assert row.status == "pending" and row.attempts == 1 and "ConnectError" in (row.last_error or "")
+
+
+def test_an_unusable_url_fails_for_good_at_once_and_tells_the_process(tmp_path: Path) -> None:
+    failures: list[tuple[str, int | None, str]] = []
+    with context(tmp_path) as ctx:
+        ctx.outbox.on_failed("negotiation", lambda row, status, detail: failures.append((row.process_id, status,
+                                                                                          detail)))
+        row = deliver_once(ctx, "http://[not-an-address/dsp", "proc-bad-url")
+        assert row.status == "failed" and row.attempts == 1
+        assert failures and failures[0][:2] == ("proc-bad-url", None) and "URL" in failures[0][2]
