@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.types import Scope
 
@@ -63,9 +64,13 @@ class ProcessBinding:
 
         A Core statement on the session's connection: it neither loads the row into the session (whose
         handler then reads it FOR UPDATE itself) nor opens a session of its own."""
-        table = self.row_type.__table__
-        role = session.connection().execute(select(table.c.role).where(table.c.id == pid)).scalar()
+        role = session.connection().execute(self._role_query, {"pid": pid}).scalar()
         return str(role) if role is not None else "provider"
+
+    @cached_property
+    def _role_query(self) -> Select[Any]:
+        table = self.row_type.__table__
+        return select(table.c.role).where(table.c.id == bindparam("pid"))
 
     def role_of(self, ctx: ConnectorContext, pid: str) -> str:
         """:meth:`role_in` in a session of its own."""
