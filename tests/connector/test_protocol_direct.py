@@ -250,3 +250,22 @@ def test_brackets_inside_strings_do_not_count_as_depth(apps: tuple[ConnectorCont
     ctx, direct_url, _ = apps
     response = _send(ctx, direct_url, "POST", "/negotiations/urn:p/events", {**EVENT, "note": "{[" * 40}, True)
     assert response.status_code == 404 and response.json()["code"] == "negotiation_not_found"
+
+
+def test_a_direct_endpoint_runs_under_the_callers_correlation_id() -> None:
+    from fastapi.responses import JSONResponse
+
+    from connector.logs import current_correlation_id
+    from connector.protocol.threads import in_thread
+
+    async def echo(request: Request) -> Response:
+        return JSONResponse({"here": current_correlation_id(), "in_thread": await in_thread(current_correlation_id)})
+
+    app = ProtocolApp()
+    app.serve_directly([DspRoute("POST", "/echo", echo, "echo", "t")])
+    with serve(app) as base:
+        given = httpx.post(base + "/echo", headers={"X-Correlation-Id": "corr-9"}, timeout=10)
+        none = httpx.post(base + "/echo", timeout=10)
+    assert given.json() == {"here": "corr-9", "in_thread": "corr-9"}
+    assert given.headers["x-correlation-id"] == "corr-9"
+    assert none.json() == {"here": None, "in_thread": None} and "x-correlation-id" not in none.headers
