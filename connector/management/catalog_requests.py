@@ -156,7 +156,7 @@ async def request_dataset(ctx: CatalogClientContext, node: dict[str, Any]) -> di
                        headers=headers)
 
 
-def _correlation_id(request: Request) -> str:
+def request_correlation_id(request: Request) -> str:
     """The operator's correlation id (header) if given, else the current one, else a new one."""
     given = request.headers.get(CORRELATION_HEADER, "").strip()
     if given and len(given) <= 200 and given.isprintable():
@@ -171,14 +171,14 @@ def create_catalog_requests_router(ctx: CatalogClientContext) -> APIRouter:
                  openapi_extra=json_body(CATALOG_REQUEST_BODY))
     async def catalog_request(request: Request) -> dict[str, Any]:
         _raw, node = await read_jsonld_body(request, ctx.settings, what="CatalogRequest")
-        with correlation(_correlation_id(request)):
+        with correlation(request_correlation_id(request)):
             return await request_catalog(ctx, node)
 
     @router.post(CATALOG + "/dataset/request", summary="Fetch one dataset of a counterparty's DSP catalog",
                  openapi_extra=json_body(DATASET_REQUEST_BODY))
     async def dataset_request(request: Request) -> dict[str, Any]:
         _raw, node = await read_jsonld_body(request, ctx.settings, what="DatasetRequest")
-        with correlation(_correlation_id(request)):
+        with correlation(request_correlation_id(request)):
             return await request_dataset(ctx, node)
 
     return router

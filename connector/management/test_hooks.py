@@ -35,7 +35,7 @@ from connector.errors import ConnectorError, NotFoundError
 from connector.http_errors import problem_response
 from connector.logs import correlation
 from connector.management.agreements import get_agreement
-from connector.management.catalog_requests import CounterpartyError, _correlation_id, request_dataset
+from connector.management.catalog_requests import CounterpartyError, request_correlation_id, request_dataset
 from connector.management.common import read_json_body, require_api_key
 from connector.management.negotiations import PROTOCOLS, negotiation_json, normalise_policy
 from connector.management.openapi import json_body
@@ -319,7 +319,7 @@ def create_router(ctx: ConnectorContext) -> APIRouter:
     async def negotiation_hook(request: Request) -> JSONResponse:
         try:
             hook = read_negotiation_hook(await read_json_body(request, ctx.settings))
-            correlation_id = _correlation_id(request)
+            correlation_id = request_correlation_id(request)
             with correlation(correlation_id):
                 row = await start_negotiation_hook(ctx, hook, correlation_id)
         except HookInputInvalid as exc:
@@ -331,7 +331,7 @@ def create_router(ctx: ConnectorContext) -> APIRouter:
     async def transfer_hook(request: Request) -> JSONResponse:
         try:
             hook = read_transfer_hook(await read_json_body(request, ctx.settings))
-            correlation_id = _correlation_id(request)
+            correlation_id = request_correlation_id(request)
             with correlation(correlation_id):
                 row = await run_in_threadpool(start_transfer_hook, ctx, hook, correlation_id)
         except HookInputInvalid as exc:
