@@ -617,18 +617,36 @@ async def advance(ctx: ConnectorContext, negotiation_id: str) -> None:
 
 def advance_now(ctx: ConnectorContext, negotiation_id: str) -> None:
     """The pending automatic step, if any, read and taken under the process lock in one transaction."""
-    step: str | None = None
+    with ctx.extras["locks"](negotiation_id), ctx.sessions.begin() as session:
+        row = _locked_row(session, negotiation_id)
+        if row is not None:
+            take_automatic_step(ctx, session, row)
+    ctx.outbox.wake()
+
+
+def take_automatic_step(ctx: ConnectorContext, session: Session, row: NegotiationRow) -> None:
+    """Take ``row``'s pending step now if it is ``auto``, in the caller's transaction.
+
+    WHY in the caller's transaction: an inbound message that makes a step due (a request the provider agrees
+    to, an agreement the consumer verifies) takes it in the same transaction, with no second transaction,
+    thread hop or lock of its own. A savepoint keeps a failing step from undoing what led to it: the step
+    stays pending and inspectable, and the failure is logged.
+    """
+    if not row.pending or row.approval != "auto" or row.state in FINAL:
+        return
+    step = row.pending
     try:
-        with ctx.extras["locks"](negotiation_id), ctx.sessions.begin() as session:
-            row = _locked_row(session, negotiation_id)
-            if row is None or not row.pending or row.approval != "auto" or row.state in FINAL:
-                return
-            step = row.pending
+        with session.begin_nested():
             _take_step(ctx, session, row, step, {}, operator=False)
     except ConnectorError as exc:
-        log.warning("automatic step %s of negotiation %s failed: %s", step, negotiation_id, exc)
-        return
-    ctx.outbox.wake()
+        log.warning("automatic step %s of negotiation %s failed: %s", step, row.id, exc)
+
+
+def step_after_message(ctx: ConnectorContext, session: Session, negotiation_id: str) -> None:
+    """:func:`take_automatic_step` for the process an inbound message just changed (already in ``session``)."""
+    row = session.get(NegotiationRow, negotiation_id)
+    if row is not None:
+        take_automatic_step(ctx, session, row)
 
 
 async def resume_all(ctx: ConnectorContext) -> None:

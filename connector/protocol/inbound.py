@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[[Session, Party, dict[str, Any]], Answer]
 Advance = Callable[["ConnectorContext", str], Coroutine[Any, Any, None]]
+StepIn = Callable[["ConnectorContext", Session, str], None]
 
 
 def digest_path(scope: Scope) -> str:
@@ -52,7 +53,10 @@ class ProcessBinding:
 
     error_type: str  # ContractNegotiationError / TransferError
     row_type: type[Any]  # the process table: a row with ``state`` and ``role``
-    advance: Advance  # the follow-up step after a new message changed a process
+    # the follow-up step after a new message changed a process: taken in the message's own transaction
+    # (``step_in``), or started as a task after the answer (``advance``)
+    advance: Advance | None = None
+    step_in: StepIn | None = None
     lock_field: str | None = None  # the message field that serialises messages naming no process yet
 
     def state_of(self, session: Session, process_id: str) -> str | None:
@@ -91,10 +95,15 @@ class ProcessBinding:
             digest = message_digest(party.did, digest_path(request.scope), message)
             lock = lock_key or (message.get(self.lock_field) if self.lock_field else None) or digest
 
+            def handled(session: Session) -> Answer:
+                answer = handler(session, party, message)
+                if self.step_in is not None and answer.process_id:
+                    self.step_in(ctx, session, answer.process_id)
+                return answer
+
             def work() -> tuple[Answer, bool]:
                 with ctx.extras["locks"](lock):
-                    return handle_once(ctx.sessions, digest, lambda session: handler(session, party, message),
-                                       self.state_of)
+                    return handle_once(ctx.sessions, digest, handled, self.state_of)
 
             answer, new = await in_thread(work)
         except DSP_ERRORS as exc:
@@ -104,7 +113,7 @@ class ProcessBinding:
             return dsp_error(self.error_type, exc, provider_pid=provider_pid, consumer_pid=consumer_pid)
         if new:
             ctx.outbox.wake()
-            if answer.process_id:
+            if answer.process_id and self.advance is not None:
                 spawn(ctx, self.advance(ctx, answer.process_id))
         if answer.body is None:
             return Response(status_code=answer.status)

@@ -22,7 +22,8 @@ from connector.storage.tables_protocol import NegotiationRow
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
 
-BINDING = ProcessBinding(error_type="ContractNegotiationError", row_type=NegotiationRow, advance=neg.advance)
+BINDING = ProcessBinding(error_type="ContractNegotiationError", row_type=NegotiationRow,
+                         step_in=neg.step_after_message)
 TAG = "dsp-negotiation"
 
 
