@@ -12,32 +12,40 @@ outcome. The full pending table is read (a few columns, never the bodies) only w
 then every :data:`SAFETY_SCAN` seconds as a safety net. No-lost-message rule: a commit for a process whose
 chain is under way marks it for a re-read, and the chain only ends after a read that began after the
 last such mark (both decisions run on the event loop, so neither can slip between the other's steps).
+
+WHY hooks run in the worker thread that records the outcome: a delivered hook (e.g. recording the peer's pid
+from its 201 answer) runs inside the very transaction that marks the message sent, under the process's lock,
+so the event loop never blocks on the database and the outcome and its consequence commit together. A failed
+hook runs in the same thread right after the failure is committed. The HTTP part lives in
+:mod:`connector.delivery`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
-import ssl
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn, cast
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import httpx
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
-from connector.errors import ConfigError, ConnectorError
+from connector.delivery import (
+    MAX_PARALLEL_DELIVERIES,
+    DeliveryClients,
+    DeliveryError,
+    DeliveryUnreachable,
+    PeerAnswer,
+)
+from connector.errors import ConnectorError
 from connector.logs import CORRELATION_HEADER, correlation
 from connector.storage.tables_protocol import OutboxRow
-from identity.errors import IdentityError
-from identity.tls import client_verify
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext
@@ -48,17 +56,17 @@ BASE_DELAY = 0.5  # seconds before the first retry
 MAX_DELAY = 60.0  # cap of one backoff step
 MAX_ATTEMPTS = 12  # then the message fails for good and the process is told
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-# WHY a bound: every request in flight is a pooled connection the HTTP client scans on each request and
-# response; dozens of simultaneous deliveries cost more CPU in that bookkeeping (and in new connections
-# beyond the keep-alive pool) than they gain, while a few in parallel already keep both sides busy.
-MAX_PARALLEL_DELIVERIES = 16
 SAFETY_SCAN = 30.0  # seconds between full reads of the pending rows (the start-up read resumes everything)
 DB_RETRY = 1.0  # seconds before a process whose rows could not be read or written is tried again
 
-# Called after a message was accepted (2xx): (outbox row, response JSON or None)
-DeliveredHook = Callable[[OutboxRow, Any], Awaitable[None] | None]
-# Called when a message cannot be delivered for good: (row, status or None, detail)
-FailedHook = Callable[[OutboxRow, int | None, str], Awaitable[None] | None]
+# Called after a message was accepted (2xx), in a worker thread, inside the transaction that marks it sent and
+# under the process's lock: (that transaction's session, the message, the answer's JSON or None)
+DeliveredHook = Callable[[Session, "Outgoing", Any], None]
+# Called when a message cannot be delivered for good, in a worker thread right after that is committed:
+# (row, status or None, detail); it opens its own transaction
+FailedHook = Callable[[OutboxRow, int | None, str], None]
+
+_Hook = TypeVar("_Hook", bound=Callable[..., Any])
 
 _TABLE = cast(Table, OutboxRow.__table__)
 
@@ -123,106 +131,6 @@ class _Ready:
 
     message: Outgoing | None
     authorization: str | None = None
-
-
-# ---- the HTTP client of the deliveries ------------------------------------------------------------------
-class _NoCookies(httpx.Cookies):
-    """A cookie store that keeps nothing (httpx otherwise parses every response for ``Set-Cookie``)."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-    def set_cookie_header(self, request: httpx.Request) -> None:
-        return None
-
-
-class DspDeliveryClient(httpx.AsyncClient):
-    """An httpx client for DSP deliveries to one counterparty origin: no cookie jar.
-
-    WHY no cookies: a DSP request is authorised by its own signed token, a counterparty has no business
-    setting state on us, and httpx parsed every response for ``Set-Cookie`` (~80 us a response).
-    """
-
-    _no_cookies = _NoCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._no_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> NoReturn:
-        raise ConnectorError("DSP deliveries keep no cookies", code="outbox_no_cookies")
-
-
-class DeliveryClients:
-    """The outbox's HTTP clients: one small connection pool per counterparty origin (scheme://host:port).
-
-    WHY not ``ctx.http``: httpcore walks every connection of its pool (polling each idle one's socket)
-    twice per request, so each delivery paid for every DID, status-list and credential-service connection
-    too, and for the connections to every other counterparty; here a request walks only the connections to
-    its own peer (at most :data:`MAX_PARALLEL_DELIVERIES`, the bound on deliveries in flight).
-    Lifetime: a client unused for ``idle_after`` seconds with nothing in flight is closed by
-    :meth:`close_idle` (the worker calls it with each safety scan); a later delivery opens a new one.
-    TLS trust is ``identity.tls.client_verify`` of the configured CA, exactly as for ``ctx.http``.
-    """
-
-    def __init__(self, verify: ssl.SSLContext | bool, timeout: httpx.Timeout) -> None:
-        # one SSL context for every origin (httpx would load the default trust store again per client)
-        self._verify = httpx.create_ssl_context() if verify is True else verify
-        self._timeout = timeout
-        self._limits = httpx.Limits(max_connections=MAX_PARALLEL_DELIVERIES,
-                                    max_keepalive_connections=MAX_PARALLEL_DELIVERIES)
-        self._clients: dict[str, DspDeliveryClient] = {}
-        self._in_flight: dict[str, int] = {}
-        self._last_used: dict[str, float] = {}
-
-    @classmethod
-    def for_context(cls, ctx: ConnectorContext) -> DeliveryClients:
-        """Clients with the same timeout and TLS trust as ``ctx.http``."""
-        try:
-            verify = client_verify(ctx.settings.tls.ca_file)
-        except IdentityError as exc:
-            raise ConfigError(f"outbox: {exc}") from exc
-        return cls(verify, ctx.http.timeout)
-
-    @property
-    def origins(self) -> list[str]:
-        """The origins with an open client (for inspection and tests)."""
-        return list(self._clients)
-
-    def client_for(self, origin: str) -> DspDeliveryClient:
-        client = self._clients.get(origin)
-        if client is None:
-            client = DspDeliveryClient(timeout=self._timeout, limits=self._limits, verify=self._verify)
-            self._clients[origin] = client
-        return client
-
-    async def post(self, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
-        """POST through the client of ``url``'s origin; the response is read and closed on return."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-        client = self.client_for(origin)
-        self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
-        try:
-            return await client.post(url, content=content, headers=headers)
-        finally:
-            self._in_flight[origin] -= 1
-            self._last_used[origin] = time.monotonic()
-
-    async def close_idle(self, idle_after: float) -> None:
-        """Close the clients of origins with nothing in flight and no use for ``idle_after`` seconds."""
-        stale_before = time.monotonic() - idle_after
-        for origin in [o for o in self._clients if not self._in_flight.get(o)
-                       and self._last_used.get(o, 0.0) <= stale_before]:
-            client = self._clients.pop(origin)
-            self._in_flight.pop(origin, None)
-            self._last_used.pop(origin, None)
-            await client.aclose()
-
-    async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
 
 
 # ---- the outbox -----------------------------------------------------------------------------------------
@@ -302,10 +210,12 @@ class Outbox:
             loop_of_worker.call_soon_threadsafe(wake.set)
 
     def on_delivered(self, message_type: str, hook: DeliveredHook) -> None:
-        self._delivered[message_type] = hook
+        """Run ``hook`` inside the transaction that records each accepted ``message_type`` (see DeliveredHook)."""
+        self._delivered[message_type] = _plain(hook)
 
     def on_failed(self, kind: str, hook: FailedHook) -> None:
-        self._failed[kind] = hook
+        """Run ``hook`` once a message of a ``kind`` process has failed for good (see FailedHook)."""
+        self._failed[kind] = _plain(hook)
 
     # ---- worker -----------------------------------------------------------------------------------------
     async def run_worker(self) -> None:
@@ -330,9 +240,9 @@ class Outbox:
             while self._committed:
                 self._kick(self._committed.popleft())
 
-    async def _post(self, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
+    async def _post(self, url: str, *, content: str, headers: dict[str, str]) -> PeerAnswer:
         if self._clients is None:  # stopped
-            raise httpx.RequestError(f"the outbox is stopping; {url} is tried again at the next start")
+            raise DeliveryUnreachable(f"Stopping: the outbox stops; {url} is tried again at the next start")
         return await self._clients.post(url, content=content, headers=headers)
 
     def _request_scan(self) -> None:
@@ -455,9 +365,51 @@ class Outbox:
         The read comes first so the SQLite write lock is held for the update alone.
         """
         with self.ctx.engine.begin() as conn:
-            found = conn.execute(_NEXT_OF, {"pid": message.process_id, "done": message.id}).first()
-            conn.execute(_RECORD, {"row_id": message.id, "new_status": status, "error": error, "tries": attempts})
+            found = self._record_on(conn, message, status, error, attempts)
         return self._ready(found)
+
+    @staticmethod
+    def _record_on(conn: Connection, message: Outgoing, status: str, error: str | None, attempts: int) -> Any:
+        found = conn.execute(_NEXT_OF, {"pid": message.process_id, "done": message.id}).first()
+        conn.execute(_RECORD, {"row_id": message.id, "new_status": status, "error": error, "tries": attempts})
+        return found
+
+    def _record_sent(self, message: Outgoing, answer: PeerAnswer) -> _Ready:
+        """Mark ``message`` sent (worker thread); its delivered hook, if any, runs in the same transaction.
+
+        The process's lock is taken before the transaction begins, in the order every other writer of the
+        process takes them (lock, then transaction), so the hook never races an inbound message of its
+        process. A failing hook is logged and its changes are rolled back; the message is still marked sent
+        (it was delivered), in a transaction of its own.
+        """
+        attempts = message.attempts + 1
+        hook = self._delivered.get(message.message_type)
+        if hook is None:
+            return self._record(message, "sent", None, attempts)
+        payload = answer.json()  # parsed off the event loop, and only for a hook that reads it
+        locks = self.ctx.extras.get("locks")
+        try:
+            with locks(message.process_id) if locks is not None else contextlib.nullcontext():
+                with self.ctx.sessions.begin() as session:
+                    found = self._record_on(session.connection(), message, "sent", None, attempts)
+                    hook(session, message, payload)
+        except Exception:  # a hook failing must not lose the delivery; the process stays inspectable
+            log.exception("outbox hook failed for %s %s", message.message_type, message.process_id)
+            return self._record(message, "sent", None, attempts)
+        return self._ready(found)
+
+    def _record_failed(self, message: Outgoing, status: int | None, detail: str, attempts: int) -> _Ready:
+        """Mark ``message`` failed for good, then tell its process (worker thread, after the commit)."""
+        ready = self._record(message, "failed", f"{status}: {detail}", attempts)
+        log.warning("giving up on %s to %s after %d attempt(s): %s %s", message.message_type, message.url,
+                    attempts, status, detail[:300])
+        hook = self._failed.get(message.kind)
+        if hook is not None:
+            try:
+                hook(message.as_row(), status, detail)
+            except Exception:  # a hook failing must not kill the worker; the process stays inspectable
+                log.exception("outbox hook failed for %s %s", message.message_type, message.process_id)
+        return ready
 
     def _retry_later(self, row_id: int, attempts: int, delay: float, error: str) -> None:
         with self.ctx.engine.begin() as conn:
@@ -475,39 +427,24 @@ class Outbox:
                 headers[CORRELATION_HEADER] = message.correlation_id
             status: int | None = None
             detail, unusable = "", False
-            response: httpx.Response | None = None
+            answer: PeerAnswer | None = None
             try:
                 async with self._sending or contextlib.nullcontext():
-                    response = await self._post(message.url, content=message.body, headers=headers)
-                status = response.status_code
-            except httpx.HTTPError as exc:
-                detail = f"{exc.__class__.__name__}: {exc}"
-            except (httpx.InvalidURL, ValueError) as exc:  # no retry can make this URL usable
-                detail, unusable = f"{exc.__class__.__name__}: {exc}", True
+                    answer = await self._post(message.url, content=message.body, headers=headers)
+                status = answer.status
+            except DeliveryError as exc:  # no HTTP answer; an unusable URL is never retried
+                detail, unusable = str(exc), not exc.retryable
             self._recheck.discard(message.process_id)  # the read below sees every commit announced so far
-            if response is not None and 200 <= response.status_code < 300:
-                ready = await asyncio.to_thread(self._record, message, "sent", None, message.attempts + 1)
+            if answer is not None and 200 <= answer.status < 300:
+                ready = await asyncio.to_thread(self._record_sent, message, answer)
                 log.info("sent %s to %s", message.message_type, message.url)
-                hook = self._delivered.get(message.message_type)
-                if hook is not None:  # the answer is parsed only for a hook that reads it
-                    try:
-                        payload = response.json() if response.content else None
-                    except ValueError:
-                        payload = None
-                    await _call(hook, message.as_row(), payload)
                 return ready
-            if response is not None:
-                detail = response.text[:2000]
+            if answer is not None:
+                detail = answer.text[:2000]
             attempts = message.attempts + 1
             permanent = unusable or (status is not None and status not in RETRY_STATUSES)
             if permanent or attempts >= MAX_ATTEMPTS:
-                ready = await asyncio.to_thread(self._record, message, "failed", f"{status}: {detail}", attempts)
-                log.warning("giving up on %s to %s after %d attempt(s): %s %s", message.message_type, message.url,
-                            attempts, status, detail[:300])
-                failed = self._failed.get(message.kind)
-                if failed is not None:
-                    await _call(failed, message.as_row(), status, detail)
-                return ready
+                return await asyncio.to_thread(self._record_failed, message, status, detail, attempts)
             delay = backoff(attempts)
             await asyncio.to_thread(self._retry_later, message.id, attempts, delay, f"{status}: {detail}")
             log.info("retrying %s to %s in %.1fs (attempt %d): %s", message.message_type, message.url, delay,
@@ -516,10 +453,9 @@ class Outbox:
             return None
 
 
-async def _call(hook: Callable[..., Any], *args: Any) -> None:
-    try:
-        result = hook(*args)
-        if result is not None and hasattr(result, "__await__"):
-            await result
-    except Exception:  # a hook failing must not kill the worker; the process stays inspectable
-        log.exception("outbox hook failed for %s", args[0].message_type if args else "?")
+def _plain(hook: _Hook) -> _Hook:
+    """``hook`` itself; a coroutine function is refused, since hooks run in worker threads, not on the loop."""
+    if inspect.iscoroutinefunction(hook):
+        raise ConnectorError("outbox hooks run in a worker thread inside the delivery's transaction: pass a plain "
+                             "function, not a coroutine function", code="outbox_hook_not_plain")
+    return hook

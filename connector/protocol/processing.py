@@ -18,7 +18,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import rfc8785
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -189,20 +189,23 @@ def _replay(seen: Any) -> Answer:
     return Answer(seen.status, body, seen.process_id)
 
 
-def peer_pid_hook(ctx: Any, table: Any, role: str, key: str) -> Callable[[Any, Any], None]:
+def peer_pid_hook(ctx: Any, table: Any, role: str, key: str) -> Callable[[Session, Any, Any], None]:
     """An outbox delivery hook: the counterparty's 201 answer to our first message names its pid (``key``).
 
     ``table`` is the process table (negotiations or transfers); the pid is recorded once, on our ``role``'s
-    process, so later messages can address the counterparty's side of the process.
+    process, so later messages can address the counterparty's side of the process. The outbox runs the hook
+    in its worker thread, inside the transaction that marks the message sent and under the process's lock
+    (``connector.outbox.Outbox.on_delivered``): one conditional UPDATE, no session or transaction of its own.
+    ``ctx`` is unused (kept so the registrations stay as they are).
     """
-    attr = "provider_pid" if key == "providerPid" else "consumer_pid"
+    rows = cast(Table, table.__table__)
+    column = rows.c.provider_pid if key == "providerPid" else rows.c.consumer_pid
+    record = (update(rows).where(rows.c.id == bindparam("process"), rows.c.role == role, column.is_(None))
+              .values({column: bindparam("peer")}))
 
-    def hook(row: Any, response: Any) -> None:
+    def hook(session: Session, row: Any, response: Any) -> None:
         if not isinstance(response, dict) or not response.get(key):
             return
-        with ctx.extras["locks"](row.process_id), ctx.sessions.begin() as session:
-            process = session.get(table, row.process_id)
-            if process is not None and process.role == role and getattr(process, attr) is None:
-                setattr(process, attr, str(response[key]))
+        session.execute(record, {"process": row.process_id, "peer": str(response[key])})
 
     return hook

@@ -1,4 +1,4 @@
-"""The outbox's own HTTP client: no cookie jar, the configured TLS trust; hooks still get outbox rows."""
+"""The outbox's own HTTP clients: no cookies, the configured TLS trust; hooks get the message in its transaction."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from connector.errors import ConnectorError
-from connector.outbox import MAX_PARALLEL_DELIVERIES, DeliveryClients, DspDeliveryClient
+from connector.delivery import MAX_PARALLEL_DELIVERIES, DeliveryClients
+from connector.outbox import Outgoing
 from connector.storage.tables_protocol import OutboxRow
 from identity.tls import ensure_certificates
 from tests.connector.test_outbox import all_sent, enqueue, until
@@ -54,28 +54,27 @@ def test_deliveries_keep_no_cookie_a_counterparty_sets(tmp_path: Path) -> None:
         assert receiver.cookies == [None, None, None]
 
 
-def test_one_cookieless_client_per_origin_sized_to_the_parallel_deliveries(tmp_path: Path) -> None:
+def test_one_pool_per_origin_sized_to_the_parallel_deliveries(tmp_path: Path) -> None:
     first, second = CookieSetter(), CookieSetter()
     with serve(first.app) as one, serve(second.app) as two, context(tmp_path) as ctx:
         clients = DeliveryClients.for_context(ctx)
 
         async def scenario() -> None:
             for url in (f"{one}/a", f"{two}/b", f"{one}/c"):
-                response = await clients.post(url, content="{}", headers={"Content-Type": "application/json"})
-                assert response.status_code == 200
+                answer = await clients.post(url, content="{}", headers={"Content-Type": "application/json"})
+                assert answer.status == 200 and answer.json() == {"ok": True}
             assert clients.origins == [one, two]
-            client = clients.client_for(one)
-            assert isinstance(client, DspDeliveryClient) and client.timeout == ctx.http.timeout
-            assert client._transport._pool._max_connections == MAX_PARALLEL_DELIVERIES  # type: ignore[attr-defined]
-            assert not client.cookies
-            with pytest.raises(ConnectorError, match="no cookies"):
-                client.cookies = {"a": "b"}
+            assert clients.timeout == ctx.http.timeout
+            pool = clients.pool_for(one)
+            assert pool is clients.pool_for(one) and pool is not clients.pool_for(two)
+            assert pool._max_connections == MAX_PARALLEL_DELIVERIES  # type: ignore[attr-defined]
+            assert pool._max_keepalive_connections == MAX_PARALLEL_DELIVERIES  # type: ignore[attr-defined]
             await clients.close_idle(60)  # just used: kept
             assert clients.origins == [one, two]
             await clients.close_idle(0)
             assert clients.origins == []
-            response = await clients.post(f"{two}/d", content="{}", headers={})  # opened again when needed
-            assert response.status_code == 200 and clients.origins == [two]
+            answer = await clients.post(f"{two}/d", content="{}", headers={})  # opened again when needed
+            assert answer.status == 200 and clients.origins == [two]
             await clients.aclose()
             await ctx.http.aclose()
 
@@ -136,11 +135,15 @@ def test_deliveries_over_https_trust_the_configured_data_space_ca_only(tmp_path:
             assert len(receiver.cookies) == 1  # nothing reached the server
 
 
-def test_hooks_receive_an_outbox_row_with_the_message_attributes(tmp_path: Path) -> None:
+def test_hooks_receive_the_message_with_its_attributes_in_an_open_transaction(tmp_path: Path) -> None:
     receiver = CookieSetter()
     seen: list[tuple[Any, Any]] = []
     with serve(receiver.app) as base, context(tmp_path) as ctx:
-        ctx.outbox.on_delivered("ContractNegotiationEventMessage", lambda row, payload: seen.append((row, payload)))
+        def hook(session: Session, row: Outgoing, payload: Any) -> None:
+            assert isinstance(session, Session) and session.in_transaction()
+            seen.append((row, payload))
+
+        ctx.outbox.on_delivered("ContractNegotiationEventMessage", hook)
 
         async def scenario() -> None:
             worker = asyncio.create_task(ctx.outbox.run_worker())
@@ -152,7 +155,7 @@ def test_hooks_receive_an_outbox_row_with_the_message_attributes(tmp_path: Path)
 
         asyncio.run(scenario())
         row, payload = seen[0]
-        assert isinstance(row, OutboxRow) and payload == {"ok": True}
+        assert isinstance(row, Outgoing) and payload == {"ok": True}
         assert (row.process_id, row.kind, row.message_type, row.url, row.recipient_did, row.correlation_id) == (
             "proc-hooked", "negotiation", "ContractNegotiationEventMessage", f"{base}/h", "did:web:peer", "corr-1")
         assert json.loads(row.body)["n"] == 4 and isinstance(row.id, int)

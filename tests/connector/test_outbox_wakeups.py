@@ -68,13 +68,15 @@ def test_a_commit_during_the_last_read_of_a_chain_is_still_sent_at_once(tmp_path
 
 
 def test_a_commit_while_a_hook_of_the_chain_runs_is_still_sent_at_once(tmp_path: Path) -> None:
-    """The worker sees the commit while the process's chain is still under way (it must read again)."""
+    """A hook enqueues a follow-up in the delivery's own transaction, while the process's chain is under way.
+
+    The chain read the process's next row before the hook wrote one, so it must read again once that commits.
+    """
     receiver = Receiver()
     with serve(receiver.app) as base, context(tmp_path) as ctx:
-        async def follow_up(row: OutboxRow, payload: Any) -> None:
+        def follow_up(session: Session, row: Outgoing, payload: Any) -> None:
             if row.process_id == "proc-hook" and len(receiver.received) == 1:
-                await asyncio.to_thread(enqueue, ctx, f"{base}/hook", row.process_id, 1)
-                await asyncio.sleep(0.2)  # the worker takes the commit now, while this chain is in flight
+                add(ctx, session, f"{base}/hook", row.process_id, 1)
 
         ctx.outbox.on_delivered("ContractNegotiationEventMessage", follow_up)
         enqueue(ctx, f"{base}/hook", "proc-hook", 0)
