@@ -1,0 +1,303 @@
+"""DeliveryClients over httpcore and the asyncio network backend, against real servers on loopback.
+
+What the outbox relies on: keep-alive, a bounded pool, a peer's closed idle connection noticed, timeouts,
+every transport failure as a retryable error, unusable URLs as permanent ones, the request as sent (headers,
+body, percent-encoded target) and the answer read whole but bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import uvloop
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+
+from connector.delivery import (
+    MAX_ANSWER_BYTES,
+    MAX_PARALLEL_DELIVERIES,
+    DeliveryClients,
+    DeliveryError,
+    DeliveryUnreachable,
+    DeliveryUnusableUrl,
+)
+from tests.connector.test_protocol_support import free_port
+
+TIMEOUT = httpx.Timeout(5.0)
+
+
+class Peer:
+    """A real endpoint that records what arrives (client port, headers, body) and answers per path."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.active = 0
+        self.most_active = 0
+        self.app = FastAPI()
+
+        @self.app.post("/slow")
+        async def slow(request: Request) -> Response:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+            self._record(request, await request.body())
+            await asyncio.sleep(0.2)
+            self.active -= 1
+            return Response(b"{}", status_code=200)
+
+        @self.app.post("/huge")
+        async def huge(request: Request) -> Response:
+            self._record(request, await request.body())
+            return Response(b"x" * (MAX_ANSWER_BYTES * 2), status_code=200)
+
+        @self.app.post("/chunked")
+        async def chunked(request: Request) -> StreamingResponse:
+            self._record(request, await request.body())
+
+            async def parts() -> AsyncIterator[bytes]:
+                for part in (b'{"providerPid":', b' "urn:uuid:1",', b' "n": 3}'):
+                    yield part
+                    await asyncio.sleep(0.01)
+
+            return StreamingResponse(parts(), status_code=201, media_type="application/json")
+
+        @self.app.post("/{path:path}")
+        async def echo(path: str, request: Request) -> Response:
+            self._record(request, await request.body())
+            return Response(b'{"ok": true}', status_code=201, headers={"set-cookie": "s=1; Path=/"})
+
+    def _record(self, request: Request, body: bytes) -> None:
+        client = request.client
+        self.seen.append({"port": client.port if client else None, "path": request.url.path,
+                          "query": request.url.query, "headers": dict(request.headers), "body": body})
+
+
+@contextmanager
+def serve_peer(peer: Peer, **config: Any) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(peer.app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def raw_server(answer: bytes | None) -> Iterator[str]:
+    """A TCP server that reads a request, then sends ``answer`` and closes, or (None) never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.recv(65536)
+            if answer is None:
+                held.append(conn)
+            else:
+                conn.sendall(answer)
+                conn.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def run(scenario: Any) -> Any:
+    """On uvloop, as the connector runs."""
+    return uvloop.run(scenario)
+
+
+def test_the_request_arrives_as_sent_and_the_answer_as_answered() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> list[Any]:
+            clients = DeliveryClients(True, TIMEOUT)
+            body = '{"@type": "ContractRequestMessage", "é": 1}'
+            headers = {"Content-Type": "application/json", "Authorization": "Bearer a.b.c",
+                       "X-Correlation-Id": "corr-7"}
+            first = await clients.post(f"{base}/dsp/negotiations/request", content=body, headers=headers)
+            odd = await clients.post(f"{base}/dsp/with space/ü?x=1&y=a b", content=b"raw", headers={})
+            await clients.aclose()
+            return [first, odd]
+
+        first, odd = run(scenario())
+    assert (first.status, first.json(), first.text) == (201, {"ok": True}, '{"ok": true}')
+    sent = peer.seen[0]
+    assert sent["path"] == "/dsp/negotiations/request"
+    assert sent["body"] == '{"@type": "ContractRequestMessage", "é": 1}'.encode()
+    assert sent["headers"]["host"] == base.removeprefix("http://")
+    assert sent["headers"]["content-length"] == str(len(sent["body"]))
+    assert (sent["headers"]["authorization"], sent["headers"]["x-correlation-id"]) == ("Bearer a.b.c", "corr-7")
+    assert sent["headers"]["content-type"] == "application/json"
+    assert odd.status == 201 and peer.seen[1]["path"] == "/dsp/with space/ü" and peer.seen[1]["body"] == b"raw"
+    assert peer.seen[1]["query"] == "x=1&y=a%20b"
+    assert all("cookie" not in s["headers"] for s in peer.seen)  # the cookie set by the first answer stays away
+
+
+def test_sequential_deliveries_reuse_one_kept_alive_connection() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> None:
+            clients = DeliveryClients(True, TIMEOUT)
+            for n in range(20):
+                assert (await clients.post(f"{base}/m{n}", content="{}", headers={})).status == 201
+            await clients.aclose()
+
+        run(scenario())
+    assert len({s["port"] for s in peer.seen}) == 1 and len(peer.seen) == 20
+
+
+def test_parallel_deliveries_are_bounded_by_the_pool() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> list[int]:
+            clients = DeliveryClients(True, TIMEOUT)
+            answers = await asyncio.gather(*(clients.post(f"{base}/slow", content="{}", headers={})
+                                             for _ in range(MAX_PARALLEL_DELIVERIES * 2 + 5)))
+            await clients.aclose()
+            return [a.status for a in answers]
+
+        statuses = run(scenario())
+    assert statuses == [200] * (MAX_PARALLEL_DELIVERIES * 2 + 5)
+    assert 1 < peer.most_active <= MAX_PARALLEL_DELIVERIES
+    assert len({s["port"] for s in peer.seen}) <= MAX_PARALLEL_DELIVERIES
+
+
+def test_a_connection_the_peer_closed_while_idle_is_replaced_not_failed() -> None:
+    peer = Peer()
+    with serve_peer(peer, timeout_keep_alive=1) as base:
+        async def scenario() -> list[int]:
+            clients = DeliveryClients(True, TIMEOUT)
+            first = await clients.post(f"{base}/a", content="{}", headers={})
+            await asyncio.sleep(1.6)  # the server closes the kept-alive connection meanwhile
+            second = await clients.post(f"{base}/b", content="{}", headers={})
+            await clients.aclose()
+            return [first.status, second.status]
+
+        assert run(scenario()) == [201, 201]
+    assert peer.seen[0]["port"] != peer.seen[1]["port"]
+
+
+def test_a_chunked_answer_is_read_whole() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> Any:
+            clients = DeliveryClients(True, TIMEOUT)
+            answer = await clients.post(f"{base}/chunked", content="{}", headers={})
+            await clients.aclose()
+            return answer
+
+        answer = run(scenario())
+    assert answer.status == 201 and answer.json() == {"providerPid": "urn:uuid:1", "n": 3}
+
+
+def test_an_oversized_answer_is_cut_and_the_next_delivery_still_works() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> list[Any]:
+            clients = DeliveryClients(True, TIMEOUT)
+            huge = await clients.post(f"{base}/huge", content="{}", headers={})
+            after = await clients.post(f"{base}/after", content="{}", headers={})
+            await clients.aclose()
+            return [huge, after]
+
+        huge, after = run(scenario())
+    assert huge.status == 200 and len(huge.body) == MAX_ANSWER_BYTES and huge.json() is None
+    assert after.status == 201 and after.json() == {"ok": True}
+
+
+def test_a_large_request_body_arrives_whole() -> None:
+    peer = Peer()
+    body = b"0123456789abcdef" * (512 * 1024)  # 8 MiB: more than the socket takes at once, so writes wait
+    with serve_peer(peer) as base:
+        async def scenario() -> int:
+            clients = DeliveryClients(True, TIMEOUT)
+            answer = await clients.post(f"{base}/big", content=body, headers={})
+            await clients.aclose()
+            return answer.status
+
+        assert run(scenario()) == 201
+    assert peer.seen[0]["body"] == body
+
+
+@pytest.mark.parametrize(("answer", "kind"), [(None, "ReadTimeout"), (b"", "RemoteProtocolError"),
+                                              (b"NOT HTTP AT ALL\r\n\r\n", "RemoteProtocolError")])
+def test_no_answer_is_a_retryable_error_naming_the_cause(answer: bytes | None, kind: str) -> None:
+    with raw_server(answer) as base:
+        async def scenario() -> DeliveryError:
+            clients = DeliveryClients(True, httpx.Timeout(0.5))
+            with pytest.raises(DeliveryUnreachable) as caught:
+                await clients.post(f"{base}/dsp", content="{}", headers={})
+            await clients.aclose()
+            return caught.value
+
+        error = run(scenario())
+    assert error.retryable and str(error).startswith(f"{kind}: ") and error.code == "delivery_unreachable"
+
+
+def test_a_refused_connection_is_a_retryable_connect_error() -> None:
+    async def scenario() -> DeliveryError:
+        clients = DeliveryClients(True, TIMEOUT)
+        with pytest.raises(DeliveryUnreachable) as caught:
+            await clients.post(f"http://127.0.0.1:{free_port()}/dsp", content="{}", headers={})
+        await clients.aclose()
+        return caught.value
+
+    error = run(scenario())
+    assert error.retryable and str(error).startswith("ConnectError: ")
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/dsp", "http:///no-host", "http://[::1/dsp",
+                                 "http://127.0.0.1:port/dsp", "mailto:someone@example.com", "relative/path"])
+def test_a_url_no_request_can_be_made_to_is_a_permanent_error(url: str) -> None:
+    async def scenario() -> DeliveryError:
+        clients = DeliveryClients(True, TIMEOUT)
+        with pytest.raises(DeliveryUnusableUrl) as caught:
+            await clients.post(url, content="{}", headers={})
+        assert clients.origins == []  # nothing was opened for it
+        return caught.value
+
+    error = run(scenario())
+    assert not error.retryable and error.code == "delivery_unusable_url" and url in str(error)
+
+
+def test_the_clients_work_on_the_plain_asyncio_loop_too() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> int:
+            clients = DeliveryClients(True, TIMEOUT)
+            answer = await clients.post(f"{base}/plain", content="{}", headers={})
+            await clients.aclose()
+            return answer.status
+
+        assert asyncio.run(scenario()) == 201
