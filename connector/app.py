@@ -28,6 +28,9 @@ from connector.errors import ConnectorError
 from connector.http_errors import install_error_handlers
 from connector.logs import configure_logging
 from connector.management import create_router as create_management_router
+from connector.management import negotiations as management_negotiations
+from connector.management import transfers as management_transfers
+from connector.management.common import ManagementApp
 from connector.protocol.direct import ProtocolApp
 from connector.protocol.routers import install_protocol_routes
 from identity.dcp.credential_service import create_credential_service_router
@@ -52,11 +55,13 @@ def build_protocol_app(ctx: ConnectorContext) -> FastAPI:
 
 def build_management_app(ctx: ConnectorContext) -> FastAPI:
     """Operators' API under ``/management`` (EDC v3 shapes)."""
-    app = FastAPI(title=f"Pactum management ({ctx.settings.participant.name})")
+    app = ManagementApp(title=f"Pactum management ({ctx.settings.participant.name})")
     install_error_handlers(app)
     _health_route(app, ctx, "management")
     app.include_router(create_dashboard_router(ctx), prefix="/dashboard")
     app.include_router(create_management_router(ctx), prefix="/management")
+    app.serve_directly([*management_negotiations.direct_routes(ctx), *management_transfers.direct_routes(ctx)],
+                       settings=ctx.settings, prefix="/management")
     return app
 
 

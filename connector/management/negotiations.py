@@ -8,20 +8,22 @@ approval, and a step not possible now answers 409 listing the steps that are.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 
 from connector import negotiation as neg
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, NotFoundError
 from connector.jsonld import EDC, EDC_CONTEXT
-from connector.management.common import read_json_body, read_query_spec, require_api_key
+from connector.management.common import DirectRoute, read_json_body, read_query_spec, require_api_key
 from connector.policy_gate import parse_offer, policy_to_jsonld
-from connector.querying import QuerySpec, apply_query
+from connector.protocol.threads import in_thread
+from connector.querying import Criterion, QuerySpec, apply_query
 from connector.storage.tables_protocol import NegotiationRow
 
 if TYPE_CHECKING:
@@ -52,26 +54,40 @@ def field(body: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def epoch_ms(row: NegotiationRow) -> int:
+def epoch_ms(row: NegotiationRow | Row[Any]) -> int:
     return int(row.created_at.timestamp() * 1000)
 
 
-def negotiation_json(row: NegotiationRow) -> dict[str, Any]:
-    """EDC's ContractNegotiation shape (plus both pids and the pending operator step)."""
+# The columns negotiation_json reads, in the order of VIEW_COLUMNS' rows (a query selects only these).
+VIEW_COLUMNS = ("id", "role", "state", "counterparty_did", "counterparty_address", "consumer_pid", "provider_pid",
+                "asset_id", "offer_id", "approval", "pending", "correlation_id", "created_at", "updated_at",
+                "agreement_id", "error_reason", "error_code")
+
+
+def negotiation_json(row: NegotiationRow | Row[Any]) -> dict[str, Any]:
+    """EDC's ContractNegotiation shape (plus both pids and the pending operator step).
+
+    ``row``: the stored negotiation, or a row of :data:`VIEW_COLUMNS` (read by position: a Row's attributes
+    cost a microsecond each, more than the rest of this function).
+    """
+    values: Sequence[Any] = row if isinstance(row, Row) and row._fields == VIEW_COLUMNS else [
+        getattr(row, c) for c in VIEW_COLUMNS]
+    (pid, role, state, counterparty_did, counterparty_address, consumer_pid, provider_pid, asset_id, offer_id,
+     approval, pending, correlation_id, created_at, updated_at, agreement_id, error_reason, error_code) = values
     out: dict[str, Any] = {
-        "@context": dict(EDC_CONTEXT), "@type": "ContractNegotiation", "@id": row.id,
-        "type": row.role.upper(), "protocol": PROTOCOL, "state": row.state,
-        "counterPartyId": row.counterparty_did, "counterPartyAddress": row.counterparty_address,
-        "consumerPid": row.consumer_pid, "providerPid": row.provider_pid, "assetId": row.asset_id,
-        "offerId": row.offer_id, "approval": row.approval, "pendingStep": row.pending,
-        "correlationId": row.correlation_id, "createdAt": epoch_ms(row),
-        "stateTimestamp": int(row.updated_at.timestamp() * 1000),
+        "@context": dict(EDC_CONTEXT), "@type": "ContractNegotiation", "@id": pid,
+        "type": role.upper(), "protocol": PROTOCOL, "state": state,
+        "counterPartyId": counterparty_did, "counterPartyAddress": counterparty_address,
+        "consumerPid": consumer_pid, "providerPid": provider_pid, "assetId": asset_id,
+        "offerId": offer_id, "approval": approval, "pendingStep": pending,
+        "correlationId": correlation_id, "createdAt": int(created_at.timestamp() * 1000),
+        "stateTimestamp": int(updated_at.timestamp() * 1000),
     }
-    if row.agreement_id:
-        out["contractAgreementId"] = row.agreement_id
-    if row.error_reason:
-        out["errorDetail"] = row.error_reason
-        out["errorCode"] = row.error_code
+    if agreement_id:
+        out["contractAgreementId"] = agreement_id
+    if error_reason:
+        out["errorDetail"] = error_reason
+        out["errorCode"] = error_code
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -122,17 +138,89 @@ NEGOTIATION_COLUMNS = {
     "consumerPid": _C.consumer_pid, "providerPid": _C.provider_pid,
     "createdAt": _C.created_at, "correlationId": _C.correlation_id,
 }
+# WHY a Core select of these columns on a plain connection: an answer is negotiation_json of each row, which
+# reads only these; ORM objects (identity map, instrumented attributes), a session around one SELECT and the
+# stored policy and party texts cost more than the query itself.
+_NEGOTIATION_VIEW = select(*(_C[name] for name in VIEW_COLUMNS))
+_ONE_NEGOTIATION = _NEGOTIATION_VIEW.where(_C.id == bindparam("pid"))
 
 
-def query_negotiations(ctx: ConnectorContext, spec: QuerySpec) -> list[NegotiationRow]:
-    columns = {k: v for k, v in NEGOTIATION_COLUMNS.items()}
-    spec_filters = tuple(
-        type(c)(c.left, c.operator, c.right.lower() if c.left in ("type", "edc:type") and isinstance(c.right, str)
-                else c.right) for c in spec.filters)
-    spec = QuerySpec(spec_filters, spec.sort_field, spec.sort_order, spec.offset, spec.limit, spec.extra)
-    with ctx.sessions() as session:
-        stmt = apply_query(select(NegotiationRow), spec, columns, default_sort=_C.id)
-        return list(session.scalars(stmt))
+def with_lowercase_type(spec: QuerySpec) -> QuerySpec:
+    """``type`` is stored lower-case (``consumer``) but shown upper-case (``CONSUMER``): compare it lower-case."""
+    if not any(c.left in ("type", "edc:type") for c in spec.filters):
+        return spec
+    filters = tuple(
+        Criterion(c.left, c.operator, c.right.lower() if c.left in ("type", "edc:type") and isinstance(c.right, str)
+                  else c.right) for c in spec.filters)
+    return QuerySpec(filters, spec.sort_field, spec.sort_order, spec.offset, spec.limit, spec.extra)
+
+
+def query_negotiations(ctx: ConnectorContext, spec: QuerySpec) -> list[Row[Any]]:
+    """The negotiations ``spec`` selects, as rows with the columns :func:`negotiation_json` reads."""
+    stmt = apply_query(_NEGOTIATION_VIEW, with_lowercase_type(spec), NEGOTIATION_COLUMNS, default_sort=_C.id)
+    with ctx.engine.connect() as conn:
+        return list(conn.execute(stmt))
+
+
+def read_negotiation(ctx: ConnectorContext, negotiation_id: str) -> Row[Any]:
+    """One negotiation as a row of :data:`VIEW_COLUMNS`; 404 as :func:`connector.negotiation.get_negotiation`."""
+    with ctx.engine.connect() as conn:
+        row = conn.execute(_ONE_NEGOTIATION, {"pid": negotiation_id}).first()
+    if row is None:
+        raise NotFoundError(f"no contract negotiation {negotiation_id!r}", code="negotiation_not_found")
+    return row
+
+
+# ---- the routes an operator calls for every negotiation (also served directly: common.ManagementApp) --------
+
+async def start(ctx: ConnectorContext, request: Request) -> JSONResponse:
+    """``POST /v3/contractnegotiations``: an EDC ContractRequest becomes a consumer negotiation; IdResponse."""
+    body = await read_json_body(request, ctx.settings)
+    if not isinstance(body, dict):
+        raise RequestInvalid("the body must be a ContractRequest object")
+    address = field(body, "counterPartyAddress")
+    protocol = field(body, "protocol") or PROTOCOL
+    if protocol not in PROTOCOLS:
+        raise RequestInvalid(f"protocol {protocol!r} is not supported; use {PROTOCOL}", code="protocol_unsupported")
+    if not isinstance(address, str):
+        raise RequestInvalid("a ContractRequest needs 'counterPartyAddress'", code="address_missing")
+    offer = normalise_policy(field(body, "policy"))
+    counterparty = field(body, "counterPartyId") or offer.get("assigner")
+    if not isinstance(counterparty, str) or not counterparty.startswith("did:"):
+        counterparty = await ctx.trust.discover_did(address)
+    approval = field(body, "approval")
+    if approval not in (None, "auto", "manual"):
+        raise RequestInvalid("approval must be 'auto' or 'manual'", code="approval_invalid")
+    row = await in_thread(lambda: neg.start_negotiation(
+        ctx, counterparty_address=address, counterparty_did=counterparty, offer=offer, approval=approval,
+        correlation_id=request.headers.get("X-Correlation-Id")))
+    return JSONResponse({"@context": dict(EDC_CONTEXT), "@type": "IdResponse", "@id": row.id,
+                         "createdAt": epoch_ms(row)})
+
+
+async def find(ctx: ConnectorContext, request: Request) -> JSONResponse:
+    """``POST /v3/contractnegotiations/request``: the negotiations a QuerySpec selects."""
+    spec = await read_query_spec(request, ctx.settings)
+    rows = await in_thread(query_negotiations, ctx, spec)
+    return JSONResponse([negotiation_json(r) for r in rows])
+
+
+async def read(ctx: ConnectorContext, request: Request, negotiation_id: str) -> JSONResponse:
+    """``GET /v3/contractnegotiations/{id}``."""
+    return JSONResponse(negotiation_json(await in_thread(read_negotiation, ctx, negotiation_id)))
+
+
+async def read_state(ctx: ConnectorContext, request: Request, negotiation_id: str) -> JSONResponse:
+    """``GET /v3/contractnegotiations/{id}/state``."""
+    row = await in_thread(read_negotiation, ctx, negotiation_id)
+    return JSONResponse({"@context": dict(EDC_CONTEXT), "@type": "NegotiationState", "state": row.state})
+
+
+def direct_routes(ctx: ConnectorContext) -> list[DirectRoute]:
+    """The routes above, for :meth:`connector.management.common.ManagementApp.serve_directly`."""
+    return [DirectRoute("POST", BASE, partial(start, ctx)), DirectRoute("POST", BASE + "/request", partial(find, ctx)),
+            DirectRoute("GET", BASE + "/{negotiation_id}", partial(read, ctx)),
+            DirectRoute("GET", BASE + "/{negotiation_id}/state", partial(read_state, ctx))]
 
 
 def create_router(ctx: ConnectorContext) -> APIRouter:
@@ -140,27 +228,7 @@ def create_router(ctx: ConnectorContext) -> APIRouter:
 
     @router.post(BASE, summary="Start a contract negotiation as consumer (EDC ContractRequest)")
     async def create(request: Request) -> JSONResponse:
-        body = await read_json_body(request, ctx.settings)
-        if not isinstance(body, dict):
-            raise RequestInvalid("the body must be a ContractRequest object")
-        address = field(body, "counterPartyAddress")
-        protocol = field(body, "protocol") or PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise RequestInvalid(f"protocol {protocol!r} is not supported; use {PROTOCOL}", code="protocol_unsupported")
-        if not isinstance(address, str):
-            raise RequestInvalid("a ContractRequest needs 'counterPartyAddress'", code="address_missing")
-        offer = normalise_policy(field(body, "policy"))
-        counterparty = field(body, "counterPartyId") or offer.get("assigner")
-        if not isinstance(counterparty, str) or not counterparty.startswith("did:"):
-            counterparty = await ctx.trust.discover_did(address)
-        approval = field(body, "approval")
-        if approval not in (None, "auto", "manual"):
-            raise RequestInvalid("approval must be 'auto' or 'manual'", code="approval_invalid")
-        row = await run_in_threadpool(lambda: neg.start_negotiation(
-            ctx, counterparty_address=address, counterparty_did=counterparty, offer=offer, approval=approval,
-            correlation_id=request.headers.get("X-Correlation-Id")))
-        return JSONResponse({"@context": dict(EDC_CONTEXT), "@type": "IdResponse", "@id": row.id,
-                             "createdAt": epoch_ms(row)})
+        return await start(ctx, request)
 
     @router.post(BASE + "/offers", summary="Offer a contract to a consumer (provider-initiated negotiation)")
     async def offer(request: Request) -> JSONResponse:
@@ -182,19 +250,15 @@ def create_router(ctx: ConnectorContext) -> APIRouter:
 
     @router.post(BASE + "/request", summary="Query negotiations with a QuerySpec")
     async def query(request: Request) -> JSONResponse:
-        spec = await read_query_spec(request, ctx.settings)
-        rows = await run_in_threadpool(query_negotiations, ctx, spec)
-        return JSONResponse([negotiation_json(r) for r in rows])
+        return await find(ctx, request)
 
     @router.get(BASE + "/{negotiation_id}", summary="Get a negotiation")
-    async def get(negotiation_id: str) -> JSONResponse:
-        row = await run_in_threadpool(neg.get_negotiation, ctx, negotiation_id)
-        return JSONResponse(negotiation_json(row))
+    async def get(negotiation_id: str, request: Request) -> JSONResponse:
+        return await read(ctx, request, negotiation_id)
 
     @router.get(BASE + "/{negotiation_id}/state", summary="Get a negotiation's state")
-    async def state(negotiation_id: str) -> JSONResponse:
-        row = await run_in_threadpool(neg.get_negotiation, ctx, negotiation_id)
-        return JSONResponse({"@context": dict(EDC_CONTEXT), "@type": "NegotiationState", "state": row.state})
+    async def state(negotiation_id: str, request: Request) -> JSONResponse:
+        return await read_state(ctx, request, negotiation_id)
 
     @router.get(BASE + "/{negotiation_id}/agreement", summary="The agreement of a negotiation")
     async def agreement(negotiation_id: str) -> JSONResponse:
