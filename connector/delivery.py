@@ -44,6 +44,7 @@ MAX_PARALLEL_DELIVERIES = 16
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (httpx's default)
 MAX_ANSWER_BYTES = 1 << 20  # a counterparty's answer beyond this is cut (DSP answers are a few hundred bytes)
 READ_BUFFER_LIMIT = 256 * 1024  # bytes received and not yet read before the socket stops reading
+COALESCE_LIMIT = 64 * 1024  # a request up to this size leaves in one write (see AsyncioNetworkStream.write)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TARGET_SAFE = "/?:@!$&'()*+,;=%-._~"  # RFC 3986 path and query characters: left as they are
 
@@ -176,9 +177,14 @@ class AsyncioNetworkStream(httpcore.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, connection: _Connection) -> None:
         self._transport = transport
         self._connection = connection
+        self._unsent = bytearray()  # what httpcore wrote and the socket has not been given yet
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         connection = self._connection
+        if self._unsent:  # the request is complete once its answer is read: send it now
+            unsent = bytes(self._unsent)
+            self._unsent.clear()
+            await self._send(unsent, timeout)
         if not connection.buffer and not connection.closed:
             connection.reader = connection.loop.create_future()
             await _wait(connection.loop, connection.reader, timeout, httpcore.ReadTimeout)
@@ -189,8 +195,26 @@ class AsyncioNetworkStream(httpcore.AsyncNetworkStream):
         return b""  # the peer closed the connection: httpcore decides what that means
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Keep a small request's parts until its answer is read, then send them in one write.
+
+        WHY: httpcore writes the head and the body of a request separately; on loopback every socket write
+        runs the receiver's TCP path too, and the receiver then parses two segments. A request is complete
+        when httpcore starts reading its answer, so that is when it leaves (then bounded by the read's
+        timeout). Larger requests go out at once.
+        """
         if not buffer:
             return
+        if self._connection.closed or self._transport.is_closing():
+            raise httpcore.WriteError("the connection is closed")
+        if len(self._unsent) + len(buffer) <= COALESCE_LIMIT:
+            self._unsent += buffer
+            return
+        if self._unsent:
+            buffer = bytes(self._unsent) + buffer
+            self._unsent.clear()
+        await self._send(buffer, timeout)
+
+    async def _send(self, buffer: bytes, timeout: float | None) -> None:
         connection = self._connection
         if connection.closed or self._transport.is_closing():
             raise httpcore.WriteError("the connection is closed")

@@ -23,8 +23,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
 from connector.delivery import (
+    COALESCE_LIMIT,
     MAX_ANSWER_BYTES,
     MAX_PARALLEL_DELIVERIES,
+    AsyncioNetworkBackend,
     DeliveryClients,
     DeliveryError,
     DeliveryUnreachable,
@@ -301,3 +303,77 @@ def test_the_clients_work_on_the_plain_asyncio_loop_too() -> None:
             return answer.status
 
         assert asyncio.run(scenario()) == 201
+
+
+class Recording:
+    """A TCP server that records each chunk it receives and answers once a whole request has arrived."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            received = b""
+            while True:
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    return
+                self.chunks.append(chunk)
+                received += chunk
+                head, _, body = received.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                if len(body) >= length:
+                    conn.sendall(self.ANSWER)
+                    return
+
+    def close(self) -> None:
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+def test_a_small_request_leaves_in_one_write_when_its_answer_is_read() -> None:
+    server = Recording()
+    head = b"POST /dsp HTTP/1.1\r\nHost: peer\r\nContent-Length: 4\r\n\r\n"
+
+    async def scenario() -> tuple[list[bytes], bytes]:
+        stream = await AsyncioNetworkBackend().connect_tcp("127.0.0.1", server.port, timeout=5)
+        await stream.write(head, timeout=5)
+        await stream.write(b"body", timeout=5)
+        await asyncio.sleep(0.3)
+        before = list(server.chunks)  # nothing has left yet
+        answer = await stream.read(65536, timeout=5)
+        await stream.aclose()
+        return before, answer
+
+    before, answer = run(scenario())
+    server.close()
+    assert before == [] and server.chunks[0] == head + b"body" and answer == Recording.ANSWER
+
+
+def test_a_request_beyond_the_coalescing_limit_leaves_at_once() -> None:
+    server = Recording()
+    body = b"x" * (COALESCE_LIMIT + 1)
+    head = b"POST /dsp HTTP/1.1\r\nHost: peer\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+    async def scenario() -> bytes:
+        stream = await AsyncioNetworkBackend().connect_tcp("127.0.0.1", server.port, timeout=5)
+        await stream.write(head, timeout=5)
+        await stream.write(body, timeout=5)
+        deadline = time.monotonic() + 5
+        while sum(map(len, server.chunks)) < len(head) + len(body):  # all of it arrives before any read
+            assert time.monotonic() < deadline, "the request did not leave"
+            await asyncio.sleep(0.01)
+        answer = await stream.read(65536, timeout=5)
+        await stream.aclose()
+        return answer
+
+    assert run(scenario()) == Recording.ANSWER
+    server.close()
+    assert b"".join(server.chunks) == head + body

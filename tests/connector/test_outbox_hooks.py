@@ -166,6 +166,7 @@ def test_the_counterpartys_pid_from_its_201_answer_is_recorded_once_on_our_role(
     receiver.bodies["request"] = [{"providerPid": "urn:uuid:first"}, {"providerPid": "urn:uuid:second"}]
     receiver.bodies["offer"] = [{"consumerPid": "urn:uuid:their-consumer"}]
     receiver.bodies["transfer"] = [{"providerPid": "urn:uuid:transfer-provider"}]
+    receiver.bodies["other"] = [{"providerPid": "urn:uuid:not-ours"}]
     with serve(receiver.app) as base, context(tmp_path, database_url) as ctx:
         now = datetime.now(UTC)
         with ctx.sessions.begin() as session:
@@ -179,7 +180,7 @@ def test_the_counterpartys_pid_from_its_201_answer_is_recorded_once_on_our_role(
         _send(ctx, f"{base}/request", "neg-consumer", "ContractRequestMessage", "negotiation")
         _send(ctx, f"{base}/request", "neg-consumer", "ContractRequestMessage", "negotiation")  # a second answer
         _send(ctx, f"{base}/offer", "neg-provider", "ContractOfferMessage", "negotiation")
-        _send(ctx, f"{base}/request", "neg-wrong-role", "ContractRequestMessage", "negotiation")
+        _send(ctx, f"{base}/other", "neg-wrong-role", "ContractRequestMessage", "negotiation")
         _send(ctx, f"{base}/transfer", "tp-consumer", "TransferRequestMessage", "transfer")
         run_worker_until(ctx, lambda: len(receiver.received) == 5 and all_sent(ctx))
         with ctx.sessions() as session:
