@@ -9,11 +9,13 @@ columns, so an unknown field is a clear 400 rather than a silent empty result.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, ColumnElement, Select, String, and_, cast, func
+from sqlalchemy import Boolean, ColumnElement, Select, String, and_, bindparam, cast, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 
@@ -268,6 +270,11 @@ def apply_query(stmt: Select[Any], spec: QuerySpec, columns: Mapping[str, SqlCol
         return resolve(key) if resolve is not None else None
 
     stmt = apply_filters(stmt, spec.filters, lookup)
+    return _sorted(stmt, spec, columns, default_sort).offset(spec.offset).limit(spec.limit)
+
+
+def _sorted(stmt: Select[Any], spec: QuerySpec, columns: Mapping[str, SqlColumn],
+            default_sort: SqlColumn) -> Select[Any]:
     if spec.sort_field:
         key = field_key(spec.sort_field)
         sort_column = columns.get(key)
@@ -275,7 +282,113 @@ def apply_query(stmt: Select[Any], spec: QuerySpec, columns: Mapping[str, SqlCol
             raise QueryError(f"cannot sort by {spec.sort_field!r}: unknown field; sortable fields are "
                              f"{', '.join(sorted(columns))}", code="query_sort_invalid")
         ordered = sort_column.desc() if spec.sort_order == "DESC" else sort_column.asc()
-        stmt = stmt.order_by(ordered, default_sort)
-    else:
-        stmt = stmt.order_by(default_sort)
-    return stmt.offset(spec.offset).limit(spec.limit)
+        return stmt.order_by(ordered, default_sort)
+    return stmt.order_by(default_sort)
+
+
+Shape = tuple[tuple[tuple[str, str, str], ...], str | None, str]
+
+
+class PreparedQueries:
+    """QuerySpecs applied to one base SELECT with every value a bound parameter, each shape's statement built
+    once: the same rows, order and errors as :func:`apply_query` on the same arguments.
+
+    WHY: for each query, building a fresh SELECT (a bind parameter per value, the order, the paging) and
+    SQLAlchemy's cache key of it cost about as much CPU as running it (an operator's ``id in [...]`` query of
+    10 negotiations on SQLite). The SQL of a query depends only on its shape: each criterion's field (as
+    spelled), operator and the Python types of its values, the sort field and order; the values (an ``in``
+    list as one expanding parameter, the offset and the limit) are bound at each execution.
+
+    Invalidation: none is needed. A statement depends only on its shape and on this object's base, columns
+    and default sort, which are fixed when it is made; values are never part of it. At most ``size`` shapes
+    are kept (the least recently used is dropped).
+
+    Built by :func:`apply_query` each time instead: a shape seen for the first time (which also raises
+    every error of a bad field, operator or sort in apply_query's order), ``like``/``ilike`` (the pattern
+    is part of the SQL, see PortableLike), and any value that is not a ``str`` or an ``int`` (``None``
+    compares as IS NULL, a bool, float or structure has its own rules or errors), and any value of another
+    Python type than its column's (see ``_typed_as_columns``), so binding a value never changes what a
+    query means.
+    """
+
+    def __init__(self, base: Select[Any], columns: Mapping[str, SqlColumn], *, default_sort: SqlColumn,
+                 size: int = 64) -> None:
+        self.base = base
+        self.columns = columns
+        self.default_sort = default_sort
+        self.size = size
+        self._statements: OrderedDict[Shape, Select[Any]] = OrderedDict()
+        self._lock = threading.Lock()  # queries run in worker threads
+
+    def statement(self, spec: QuerySpec) -> tuple[Select[Any], dict[str, Any]]:
+        """The statement for ``spec`` and the parameters to execute it with."""
+        found = _bindable(spec)
+        if found is None:
+            return apply_query(self.base, spec, self.columns, default_sort=self.default_sort), {}
+        shape, params = found
+        with self._lock:
+            stmt = self._statements.get(shape)
+            if stmt is not None:
+                self._statements.move_to_end(shape)
+                return stmt, params
+        built = apply_query(self.base, spec, self.columns, default_sort=self.default_sort)  # its errors, its order
+        if not self._typed_as_columns(spec):
+            return built, {}
+        stmt = self._prepare(spec)
+        with self._lock:
+            self._statements[shape] = stmt
+            while len(self._statements) > self.size:
+                self._statements.popitem(last=False)
+        return stmt, params
+
+    def _typed_as_columns(self, spec: QuerySpec) -> bool:
+        """Whether every value has its column's Python type (a str for a string column).
+
+        WHY: a literal compared with a column of another type is bound as its own type (a str with a
+        DateTime column as a string); a bound parameter takes the column's type. Only where both agree is
+        the prepared statement the same query (the shape includes the values' types).
+        """
+        for criterion in spec.filters:
+            try:
+                expected = self.columns[field_key(criterion.left)].type.python_type
+            except NotImplementedError:
+                return False
+            items = criterion.right if isinstance(criterion.right, list) else [criterion.right]
+            if any(type(value) is not expected for value in items):
+                return False
+        return True
+
+    def _prepare(self, spec: QuerySpec) -> Select[Any]:
+        conditions: list[ColumnElement[bool]] = []
+        for number, criterion in enumerate(spec.filters):
+            column = self.columns[field_key(criterion.left)]
+            if criterion.operator == "in":
+                conditions.append(column.in_(bindparam(f"spec_{number}", expanding=True)))
+            else:
+                conditions.append(condition(column, Criterion(criterion.left, criterion.operator,
+                                                              bindparam(f"spec_{number}"))))
+        stmt = self.base.where(and_(*conditions)) if conditions else self.base
+        return _sorted(stmt, spec, self.columns, self.default_sort).offset(
+            bindparam("spec_offset")).limit(bindparam("spec_limit"))
+
+
+def _bindable(spec: QuerySpec) -> tuple[Shape, dict[str, Any]] | None:
+    """The shape of ``spec`` and its values as parameters, or None when it must be built with its values."""
+    params: dict[str, Any] = {"spec_offset": spec.offset, "spec_limit": spec.limit}
+    for number, criterion in enumerate(spec.filters):
+        right = criterion.right
+        if criterion.operator == "in":
+            items = right if isinstance(right, list) else [right]
+            if not items or not all(type(v) is str or type(v) is int for v in items):
+                return None
+            params[f"spec_{number}"] = list(items)
+        elif criterion.operator in ("like", "ilike") or not (type(right) is str or type(right) is int):
+            return None
+        else:
+            params[f"spec_{number}"] = right
+    shape = (tuple((c.left, c.operator, _types(c.right)) for c in spec.filters), spec.sort_field, spec.sort_order)
+    return shape, params
+
+
+def _types(right: Any) -> str:
+    return ",".join(sorted({type(v).__name__ for v in right})) if isinstance(right, list) else type(right).__name__

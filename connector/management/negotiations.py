@@ -23,7 +23,7 @@ from connector.jsonld import EDC, EDC_CONTEXT
 from connector.management.common import DirectRoute, read_json_body, read_query_spec, require_api_key
 from connector.policy_gate import parse_offer, policy_to_jsonld
 from connector.protocol.threads import in_thread
-from connector.querying import Criterion, QuerySpec, apply_query
+from connector.querying import Criterion, PreparedQueries, QuerySpec
 from connector.storage.tables_protocol import NegotiationRow
 
 if TYPE_CHECKING:
@@ -155,11 +155,14 @@ def with_lowercase_type(spec: QuerySpec) -> QuerySpec:
     return QuerySpec(filters, spec.sort_field, spec.sort_order, spec.offset, spec.limit, spec.extra)
 
 
+_QUERIES = PreparedQueries(_NEGOTIATION_VIEW, NEGOTIATION_COLUMNS, default_sort=_C.id)
+
+
 def query_negotiations(ctx: ConnectorContext, spec: QuerySpec) -> list[Row[Any]]:
     """The negotiations ``spec`` selects, as rows with the columns :func:`negotiation_json` reads."""
-    stmt = apply_query(_NEGOTIATION_VIEW, with_lowercase_type(spec), NEGOTIATION_COLUMNS, default_sort=_C.id)
+    stmt, params = _QUERIES.statement(with_lowercase_type(spec))
     with ctx.engine.connect() as conn:
-        return list(conn.execute(stmt))
+        return list(conn.execute(stmt, params))
 
 
 def read_negotiation(ctx: ConnectorContext, negotiation_id: str) -> Row[Any]:

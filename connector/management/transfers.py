@@ -21,7 +21,7 @@ from connector.jsonld import EDC_CONTEXT
 from connector.management.common import DirectRoute, read_json_body, read_query_spec, require_api_key
 from connector.management.negotiations import PROTOCOL, PROTOCOLS, RequestInvalid, field, with_lowercase_type
 from connector.protocol.threads import in_thread
-from connector.querying import QuerySpec, apply_query
+from connector.querying import PreparedQueries, QuerySpec
 from connector.storage.tables_protocol import TransferRow
 
 if TYPE_CHECKING:
@@ -78,11 +78,14 @@ _TRANSFER_VIEW = select(*(_C[name] for name in VIEW_COLUMNS))
 _ONE_TRANSFER = _TRANSFER_VIEW.where(_C.id == bindparam("pid"))
 
 
+_QUERIES = PreparedQueries(_TRANSFER_VIEW, TRANSFER_COLUMNS, default_sort=_C.id)
+
+
 def query_transfers(ctx: ConnectorContext, spec: QuerySpec) -> list[Row[Any]]:
     """The transfer processes ``spec`` selects, as rows with the columns :func:`transfer_json` reads."""
-    stmt = apply_query(_TRANSFER_VIEW, with_lowercase_type(spec), TRANSFER_COLUMNS, default_sort=_C.id)
+    stmt, params = _QUERIES.statement(with_lowercase_type(spec))
     with ctx.engine.connect() as conn:
-        return list(conn.execute(stmt))
+        return list(conn.execute(stmt, params))
 
 
 def read_transfer(ctx: ConnectorContext, transfer_id: str) -> Row[Any]:
