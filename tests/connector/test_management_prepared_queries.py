@@ -22,10 +22,20 @@ STATES = ("REQUESTED", "AGREED", "FINALIZED", "TERMINATED")
 IDS = [f"urn:uuid:n-{i:02d}" for i in range(12)]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    folder: Path = tmp_path_factory.mktemp("prepared")
-    engine, sessions = open_database(f"sqlite:///{folder / 'q.db'}")
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One database per backend with 12 negotiations, only read by the tests."""
+    if request.param == "sqlite":
+        folder: Path = tmp_path_factory.mktemp("prepared")
+        url = f"sqlite:///{folder / 'q.db'}"
+    else:
+        import psycopg
+
+        server_url: str = request.getfixturevalue("postgres_server")
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE prepared_queries")
+        url = server_url.rsplit("/", 1)[0] + "/prepared_queries"
+    engine, sessions = open_database(url)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with sessions.begin() as session:
         for i, pid in enumerate(IDS):
