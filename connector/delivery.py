@@ -287,6 +287,81 @@ class AsyncioNetworkBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+# ---- connections to one origin -------------------------------------------------------------------------
+class OriginPool:
+    """Kept-alive HTTP/1.1 connections (httpcore's ``AsyncHTTP11Connection``) to one origin, at most ``limit``.
+
+    WHY not httpcore's ``AsyncConnectionPool``: it serves any origin, so on every request and response it walks
+    all its connections under a lock, wakes waiters through events and shields cancellations (a sixth of a
+    delivery's CPU). Here every connection belongs to the one origin: a request takes the most recently used
+    idle connection (one the peer closed or that outlived its keep-alive is dropped on the way), or opens one
+    when none is idle, and puts it back when its answer has been read. A semaphore bounds the requests in
+    flight, and with them the connections (one is only opened when none is idle).
+    """
+
+    def __init__(self, origin: httpcore.Origin, ssl_context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend,
+                 timeout: httpx.Timeout, limit: int) -> None:
+        self.origin = origin
+        self.limit = limit
+        self._ssl_context = ssl_context
+        self._backend = backend
+        self._connect_timeout = timeout.connect
+        self._slots = asyncio.Semaphore(limit)
+        self._idle: list[httpcore.AsyncHTTP11Connection] = []
+        self._closed = False
+
+    @property
+    def idle(self) -> int:
+        """How many connections wait for the next request (for inspection and tests)."""
+        return len(self._idle)
+
+    async def exchange(self, request: httpcore.Request) -> PeerAnswer:
+        """Send ``request`` on a connection of this origin and read its answer (bounded)."""
+        async with self._slots:
+            connection = await self._take_idle() or await self._connect()
+            try:
+                response = await connection.handle_async_request(request)
+                try:
+                    answer = PeerAnswer(response.status, await _read_bounded(response))
+                finally:
+                    await response.aclose()
+            except BaseException:
+                await connection.aclose()
+                raise
+            if connection.is_available() and not self._closed:
+                self._idle.append(connection)
+            else:
+                await connection.aclose()
+            return answer
+
+    async def _take_idle(self) -> httpcore.AsyncHTTP11Connection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.is_available() and not connection.has_expired():
+                return connection
+            await connection.aclose()
+        return None
+
+    async def _connect(self) -> httpcore.AsyncHTTP11Connection:
+        host = self.origin.host.decode("ascii")
+        stream = await self._backend.connect_tcp(host, self.origin.port, timeout=self._connect_timeout)
+        if self.origin.scheme == b"https":
+            try:
+                stream = await stream.start_tls(self._ssl_context, server_hostname=host,
+                                                timeout=self._connect_timeout)
+            except BaseException:
+                await stream.aclose()
+                raise
+        return httpcore.AsyncHTTP11Connection(origin=self.origin, stream=stream, keepalive_expiry=KEEPALIVE_EXPIRY)
+
+    async def aclose(self) -> None:
+        """Close the idle connections; those in use are closed when their answer has been read."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.aclose()
+
+
 # ---- delivery clients -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Target:
@@ -318,11 +393,11 @@ class _Target:
 
 
 class DeliveryClients:
-    """The outbox's HTTP clients: one small httpcore pool per counterparty origin (scheme://host:port).
+    """The outbox's HTTP clients: one :class:`OriginPool` per counterparty origin (scheme://host:port).
 
-    WHY per origin and not ``ctx.http``: httpcore walks every connection of its pool twice per request, so
-    each delivery paid for every DID, status-list and credential-service connection too, and for the
-    connections to every other counterparty; here a request walks only the connections to its own peer (at
+    WHY per origin and not ``ctx.http``: httpcore's pool walks every connection it holds twice per request,
+    so each delivery paid for every DID, status-list and credential-service connection too, and for the
+    connections to every other counterparty; here a request only looks at its own peer's idle connections (at
     most :data:`MAX_PARALLEL_DELIVERIES`, the bound on deliveries in flight).
     Lifetime: a pool unused for ``idle_after`` seconds with nothing in flight is closed by :meth:`close_idle`
     (the worker calls it with each safety scan); a later delivery opens a new one.
@@ -333,10 +408,11 @@ class DeliveryClients:
     def __init__(self, verify: ssl.SSLContext | bool, timeout: httpx.Timeout) -> None:
         # one SSL context for every origin (httpx's trust: certifi or SSL_CERT_FILE, plus the data space's CA)
         self._ssl = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+        self._ssl.set_alpn_protocols(["http/1.1"])  # as httpx's own connections to the same peers do
         self.timeout = timeout
         self._extensions = {"timeout": timeout.as_dict()}
         self._backend = AsyncioNetworkBackend()
-        self._pools: dict[str, httpcore.AsyncConnectionPool] = {}
+        self._pools: dict[str, OriginPool] = {}
         self._in_flight: dict[str, int] = {}
         self._last_used: dict[str, float] = {}
 
@@ -354,14 +430,15 @@ class DeliveryClients:
         """The origins with an open pool (for inspection and tests)."""
         return list(self._pools)
 
-    def pool_for(self, origin: str) -> httpcore.AsyncConnectionPool:
-        pool = self._pools.get(origin)
+    def pool_for(self, url: str) -> OriginPool:
+        """The pool of ``url``'s origin (opened on first use)."""
+        return self._pool(_Target.parse(url))
+
+    def _pool(self, target: _Target) -> OriginPool:
+        pool = self._pools.get(target.origin)
         if pool is None:
-            pool = httpcore.AsyncConnectionPool(
-                ssl_context=self._ssl, max_connections=MAX_PARALLEL_DELIVERIES,
-                max_keepalive_connections=MAX_PARALLEL_DELIVERIES, keepalive_expiry=KEEPALIVE_EXPIRY,
-                http1=True, http2=False, retries=0, network_backend=self._backend)
-            self._pools[origin] = pool
+            pool = OriginPool(target.url.origin, self._ssl, self._backend, self.timeout, MAX_PARALLEL_DELIVERIES)
+            self._pools[target.origin] = pool
         return pool
 
     async def post(self, url: str, *, content: str | bytes, headers: Mapping[str, str]) -> PeerAnswer:
@@ -377,18 +454,12 @@ class DeliveryClients:
         request = httpcore.Request(b"POST", target.url, headers=request_headers, content=body,
                                    extensions=self._extensions)
         origin = target.origin
-        pool = self.pool_for(origin)
+        pool = self._pool(target)
         self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
         try:
-            response = await pool.handle_async_request(request)
-            try:
-                answer = PeerAnswer(response.status, await _read_bounded(response))
-            finally:
-                await response.aclose()
-        except httpcore.UnsupportedProtocol as exc:
-            raise DeliveryUnusableUrl(f"UnsupportedProtocol: {exc}") from None
+            answer = await pool.exchange(request)
         except (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
-                httpcore.ProxyError) as exc:
+                httpcore.ConnectionNotAvailable) as exc:
             raise DeliveryUnreachable(f"{exc.__class__.__name__}: {exc}") from None
         finally:
             self._in_flight[origin] -= 1

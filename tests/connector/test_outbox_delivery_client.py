@@ -65,10 +65,9 @@ def test_one_pool_per_origin_sized_to_the_parallel_deliveries(tmp_path: Path) ->
                 assert answer.status == 200 and answer.json() == {"ok": True}
             assert clients.origins == [one, two]
             assert clients.timeout == ctx.http.timeout
-            pool = clients.pool_for(one)
-            assert pool is clients.pool_for(one) and pool is not clients.pool_for(two)
-            assert pool._max_connections == MAX_PARALLEL_DELIVERIES  # type: ignore[attr-defined]
-            assert pool._max_keepalive_connections == MAX_PARALLEL_DELIVERIES  # type: ignore[attr-defined]
+            pool = clients.pool_for(f"{one}/x")
+            assert pool is clients.pool_for(f"{one}/y") and pool is not clients.pool_for(f"{two}/x")
+            assert pool.limit == MAX_PARALLEL_DELIVERIES and pool.idle == 1  # two requests, one connection
             await clients.close_idle(60)  # just used: kept
             assert clients.origins == [one, two]
             await clients.close_idle(0)
