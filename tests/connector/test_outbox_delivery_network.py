@@ -71,6 +71,17 @@ class Peer:
 
             return StreamingResponse(parts(), status_code=201, media_type="application/json")
 
+        @self.app.post("/close")
+        async def close(request: Request) -> Response:
+            self._record(request, await request.body())
+            return Response(b"{}", status_code=200, headers={"connection": "close"})
+
+        @self.app.post("/hang")
+        async def hang(request: Request) -> Response:
+            self._record(request, await request.body())
+            await asyncio.sleep(2)
+            return Response(b"{}", status_code=200)
+
         @self.app.post("/{path:path}")
         async def echo(path: str, request: Request) -> Response:
             self._record(request, await request.body())
@@ -208,6 +219,47 @@ def test_a_connection_the_peer_closed_while_idle_is_replaced_not_failed() -> Non
 
         assert run(scenario()) == [201, 201]
     assert peer.seen[0]["port"] != peer.seen[1]["port"]
+
+
+def test_a_connection_the_peer_announces_to_close_is_not_reused() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> list[Any]:
+            clients = DeliveryClients(True, TIMEOUT)
+            first = await clients.post(f"{base}/close", content="{}", headers={})
+            idle = clients.pool_for(base).idle
+            second = await clients.post(f"{base}/after", content="{}", headers={})
+            await clients.aclose()
+            return [first.status, idle, second.status]
+
+        assert run(scenario()) == [200, 0, 201]
+    assert peer.seen[0]["port"] != peer.seen[1]["port"]
+
+
+def test_a_cancelled_delivery_closes_its_connection_and_the_next_one_works() -> None:
+    peer = Peer()
+    with serve_peer(peer) as base:
+        async def scenario() -> list[Any]:
+            clients = DeliveryClients(True, TIMEOUT)
+            hanging = asyncio.create_task(clients.post(f"{base}/hang", content="{}", headers={}))
+            await until_seen(peer, 1)
+            hanging.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await hanging
+            idle = clients.pool_for(base).idle
+            after = await clients.post(f"{base}/after", content="{}", headers={})
+            await clients.aclose()
+            return [idle, after.status]
+
+        assert run(scenario()) == [0, 201]  # the half-used connection was closed, not pooled
+    assert peer.seen[0]["port"] != peer.seen[1]["port"]
+
+
+async def until_seen(peer: Peer, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(peer.seen) < count:
+        assert time.monotonic() < deadline, "the request did not arrive"
+        await asyncio.sleep(0.01)
 
 
 def test_a_chunked_answer_is_read_whole() -> None:
