@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
@@ -47,6 +48,7 @@ READ_BUFFER_LIMIT = 256 * 1024  # bytes received and not yet read before the soc
 COALESCE_LIMIT = 64 * 1024  # a request up to this size leaves in one write (see AsyncioNetworkStream.write)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TARGET_SAFE = "/?:@!$&'()*+,;=%-._~"  # RFC 3986 path and query characters: left as they are
+_PLAIN_TARGET = re.compile(r"[A-Za-z0-9/?:@!$&'()*+,;=%\-._~]*")  # nothing to percent-encode (the usual case)
 
 
 class DeliveryError(ConnectorError):
@@ -384,12 +386,19 @@ class _Target:
         if not parts.hostname:
             raise DeliveryUnusableUrl(f"InvalidURL: {url!r} names no host")
         netloc = parts.netloc.rpartition("@")[2].lower()  # credentials in a URL are never sent
-        target = quote(parts.path or "/", safe=_TARGET_SAFE)
+        target = parts.path or "/"
         if parts.query:
-            target += "?" + quote(parts.query, safe=_TARGET_SAFE)
-        core_url = httpcore.URL(scheme=scheme.encode(), host=parts.hostname.encode("idna"),
+            target += "?" + parts.query
+        if not _PLAIN_TARGET.fullmatch(target):
+            target = quote(target, safe=_TARGET_SAFE)
+        core_url = httpcore.URL(scheme=scheme.encode(), host=_host_bytes(parts.hostname),
                                 port=port or _DEFAULT_PORTS[scheme], target=target.encode("ascii"))
-        return cls(f"{scheme}://{netloc}", core_url, netloc.encode("idna"))
+        return cls(f"{scheme}://{netloc}", core_url, _host_bytes(netloc))
+
+
+def _host_bytes(host: str) -> bytes:
+    """A host as it goes on the wire: ASCII as it is, an internationalised name in its IDNA form."""
+    return host.encode("ascii") if host.isascii() else host.encode("idna")
 
 
 class DeliveryClients:
