@@ -14,9 +14,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from connector.assets import AssetStore
@@ -282,6 +282,10 @@ class StepNotAllowed(ConflictError):
         self.allowed = allowed
 
 
+_INSERT_TRANSFER = insert(cast(Table, TransferRow.__table__))
+_TRANSFER_FIELDS = tuple(c.key for c in TransferRow.__table__.c)
+
+
 def start_transfer(ctx: ConnectorContext, *, agreement_id: str, counterparty_address: str | None,
                    transfer_type: str, data_destination: Mapping[str, Any] | None = None,
                    approval: str | None = None, correlation_id: str | None = None,
@@ -308,7 +312,8 @@ def start_transfer(ctx: ConnectorContext, *, agreement_id: str, counterparty_add
                           counterparty_did=agreement.counterparty_did, counterparty_address=address,
                           approval=approval or ctx.settings.approval, request=json.dumps(destination),
                           correlation_id=correlation_id or pid, created_at=utcnow(), updated_at=utcnow())
-        session.add(row)
+        # WHY Core: no ORM unit of work (flush) for one new row; the returned row holds the same values
+        session.execute(_INSERT_TRANSFER, {c: getattr(row, c) for c in _TRANSFER_FIELDS})
         message = _message("TransferRequestMessage", row, agreementId=agreement_id, format=transfer_type,
                            dataAddress=destination if transfer_type.endswith("PUSH") else None,
                            callbackAddress=ctx.settings.protocol_url, **{PURPOSE_PROPERTY: purpose})
