@@ -155,7 +155,11 @@ async def read_json_body(request: Request, settings: Settings, *, required: bool
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BodyInvalid(f"the body is not valid JSON: {exc}", code="json_invalid") from exc
-    json_depth(data, settings.limits.max_json_depth)
+    limit = settings.limits.max_json_depth
+    # a value nests at most as deep as it has arrays and objects, so a body with no more brackets than the
+    # limit (every request an operator usually sends) needs no walk over the parsed value (18 us of a request)
+    if raw.count(b"{") + raw.count(b"[") > limit:
+        json_depth(data, limit)
     return data
 
 

@@ -357,3 +357,28 @@ async def test_a_transfer_request_under_a_finalized_agreement_starts_a_transfer(
         "REQUESTED", "urn:corr:t", "urn:uuid:a-1")
     assert r.json() == {"@context": EDC_CONTEXT, "@type": "IdResponse", "@id": row.id,
                         "createdAt": _ms(row.created_at)}
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+async def test_the_depth_limit_holds_exactly_whether_or_not_the_body_is_walked(
+        consumer: tuple[ConnectorContext, httpx.AsyncClient]) -> None:
+    """Limit 12: the query body itself is level 1, so a value nested 11 deeper is the most allowed."""
+    _, client = consumer
+    query = NEGOTIATIONS + "/request"
+    accepted = await client.post(query, json={**_query(), "note": _nested(11)})
+    assert accepted.status_code == 200, accepted.text
+    _problem(await client.post(query, json={**_query(), "note": _nested(12)}), 400, "json_too_deep")
+    lists: Any = []
+    for _ in range(12):
+        lists = [lists]
+    _problem(await client.post(query, json=lists), 400, "json_too_deep")  # 13 levels of arrays
+    brackets_in_strings = await client.post(query, json={**_query(), "note": "{[" * 40})
+    assert brackets_in_strings.status_code == 200, brackets_in_strings.text
+    shallow_but_many = await client.post(query, json={**_query(), "notes": [[{}] for _ in range(20)]})
+    assert shallow_but_many.status_code == 200, shallow_but_many.text
