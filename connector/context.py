@@ -131,8 +131,8 @@ def build_context(settings: Settings) -> ConnectorContext:
     engine, sessions = open_database(settings.storage.url)
     wallet = open_wallet(settings)
     allow_http = loopback_http_hosts(settings)
-    # keep-alive for what the outbox sends in parallel (connector.outbox.MAX_PARALLEL_DELIVERIES) and the DCP
-    # queries beside it, so busy periods reuse connections instead of opening new ones
+    # for DID documents, DCP presentation queries, status lists and catalog requests (the outbox sends through
+    # connector.delivery); keep-alive so busy periods reuse connections instead of opening new ones
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=32)
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0), limits=limits, verify=verify)
     resolver = Resolver(allow_http_hosts=allow_http, http_client=http)
