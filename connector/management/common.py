@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,16 +17,14 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.responses import Response
-from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
 from connector import jsonld
 from connector.config import Settings, management_api_key
+from connector.direct_routes import DirectRoutes, Endpoint, problem_for
 from connector.errors import ConnectorError
 from connector.http_body import read_limited
 from connector.http_errors import BodyTooLarge, problem, problem_response
-from connector.protocol.direct import problem_for
 from connector.querying import (
     Criterion,
     QueryError,
@@ -230,9 +227,6 @@ def json_response(content: Any, status: int = 200) -> JSONResponse:
 
 # ---- served directly -------------------------------------------------------------------------------------
 
-Endpoint = Callable[..., Awaitable[Response]]  # called with ``request=`` and the path parameters by name
-
-
 @dataclass(frozen=True)
 class DirectRoute:
     """One management route (also registered on FastAPI, with the same endpoint) that is served directly."""
@@ -250,35 +244,23 @@ class ManagementApp(FastAPI):
     them (middleware stack, a scan of every included router, dependency solving, the API key checked
     twice) cost more CPU than the route itself: about 0.7 ms of a 3 ms query on the development machine.
     The direct path keeps what the stack gave these routes: the API key is checked first, by the same
-    check; every error becomes the same problem+json (:func:`connector.protocol.direct.problem_for`, the
+    check; every error becomes the same problem+json (:func:`connector.direct_routes.problem_for`, the
     app's handlers' answers). Everything else (another method: 405; a trailing slash; HEAD; unknown
     paths; every other route and ``/openapi.json``) still goes through FastAPI, where the same endpoints
     are registered, so the OpenAPI document is unchanged.
     """
 
-    _direct: list[tuple[str, re.Pattern[str], dict[str, Any], Endpoint]] | None = None
+    _direct: DirectRoutes | None = None
     _check_key: Callable[[Request], Awaitable[None]] | None = None
 
     def serve_directly(self, routes: Iterable[DirectRoute], *, settings: Settings, prefix: str) -> None:
         """Serve ``routes`` (mounted at ``prefix`` on this app, behind the management key) directly."""
-        compiled = []
-        for route in routes:
-            regex, _format, convertors = compile_path(prefix + route.path)
-            compiled.append((route.method, regex, convertors, route.endpoint))
-        self._direct = compiled
+        self._direct = DirectRoutes(routes, prefix)
         self._check_key = require_api_key(settings)
-
-    def _match(self, method: str, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
-        for route_method, regex, convertors, endpoint in self._direct or ():
-            if route_method == method:
-                found = regex.match(path)
-                if found is not None:
-                    return endpoint, {key: convertors[key].convert(value) for key, value in found.groupdict().items()}
-        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # a root path would make Starlette match a shorter path; let it (connector.app never sets one)
-        found = self._match(scope["method"], scope["path"]) if (
+        found = self._direct.match(scope["method"], scope["path"]) if (
             self._direct and scope["type"] == "http" and not scope.get("root_path")) else None
         if found is None:
             await super().__call__(scope, receive, send)

@@ -22,9 +22,9 @@ from connector.errors import ConnectorError, NotFoundError
 from connector.jsonld import EDC, EDC_CONTEXT
 from connector.management.common import DirectRoute, read_json_body, read_query_spec, require_api_key
 from connector.policy_gate import parse_offer, policy_to_jsonld
-from connector.protocol.threads import in_thread
 from connector.querying import Criterion, PreparedQueries, QuerySpec
 from connector.storage.tables_protocol import NegotiationRow
+from connector.threads import in_thread
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext

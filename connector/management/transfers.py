@@ -20,9 +20,9 @@ from connector.errors import ConnectorError, NotFoundError
 from connector.jsonld import EDC_CONTEXT
 from connector.management.common import DirectRoute, read_json_body, read_query_spec, require_api_key
 from connector.management.negotiations import PROTOCOL, PROTOCOLS, RequestInvalid, field, with_lowercase_type
-from connector.protocol.threads import in_thread
 from connector.querying import PreparedQueries, QuerySpec
 from connector.storage.tables_protocol import TransferRow
+from connector.threads import in_thread
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext

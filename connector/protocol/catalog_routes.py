@@ -18,7 +18,7 @@ from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, read_me
 from connector.protocol.errors import ProtocolError
 from connector.protocol.jsonld import DSP_CONTEXT
 from connector.protocol.schemas import validate_message
-from connector.protocol.threads import in_thread
+from connector.threads import in_thread
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext

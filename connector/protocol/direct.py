@@ -15,27 +15,18 @@ registered too, so the OpenAPI document lists them as before.
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import compile_path
 from starlette.types import Message, Receive, Scope, Send
 
-from connector.errors import ConnectorError
-from connector.http_errors import connector_problem, identity_problem, policy_problem, problem_response
+from connector.direct_routes import DirectRoutes, Endpoint, problem_for
 from connector.logs import CORRELATION_HEADER, correlation
-from identity.errors import IdentityError
-from policies.errors import PolicyError
 
-log = logging.getLogger("pactum.connector.protocol")
+__all__ = ["DspRoute", "Endpoint", "ProtocolApp"]
 
-Endpoint = Callable[..., Awaitable[Response]]  # called with ``request=`` and the path parameters by name
 _CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
 
 
@@ -48,47 +39,6 @@ class DspRoute:
     endpoint: Endpoint
     name: str  # FastAPI's route name (the OpenAPI operationId is derived from it)
     tag: str
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    method: str
-    regex: re.Pattern[str]
-    convertors: dict[str, Any]
-    endpoint: Endpoint
-
-
-class DirectRoutes:
-    """The DSP routes in registration order, matched on method and path as Starlette matches them."""
-
-    def __init__(self, routes: Iterable[DspRoute]) -> None:
-        self._routes: list[_Compiled] = []
-        for route in routes:
-            regex, _format, convertors = compile_path(route.path)
-            self._routes.append(_Compiled(route.method, regex, convertors, route.endpoint))
-
-    def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
-        """The endpoint and converted path parameters of the first route matching both, else None."""
-        for route in self._routes:
-            if route.method != method:
-                continue
-            found = route.regex.match(path)
-            if found is not None:
-                params = {key: route.convertors[key].convert(value) for key, value in found.groupdict().items()}
-                return route.endpoint, params
-        return None
-
-
-def problem_for(exc: Exception, scope: Scope) -> Response:
-    """What the app's error handlers (``connector.http_errors``) answer for an error an endpoint raised."""
-    if isinstance(exc, ConnectorError):
-        return connector_problem(exc)
-    if isinstance(exc, PolicyError):
-        return policy_problem(exc)
-    if isinstance(exc, IdentityError):
-        return identity_problem(exc)
-    log.error("unhandled error on %s %s: %s", scope["method"], scope["path"], exc, exc_info=exc)
-    return problem_response(500, "internal_error", "the connector failed to handle this request; see its log")
 
 
 class ProtocolApp(FastAPI):

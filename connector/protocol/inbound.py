@@ -22,7 +22,7 @@ from starlette.types import Scope
 
 from connector.protocol.edge import DSP_ERRORS, authenticate, dsp_error, error_pids, read_message
 from connector.protocol.processing import Answer, handle_once, message_digest
-from connector.protocol.threads import in_thread
+from connector.threads import in_thread
 from connector.trust import Party
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from connector.logs import CORRELATION_HEADER
 from connector.protocol.direct import DspRoute
 from connector.protocol.edge import DSP_ERRORS, authenticate
 from connector.protocol.inbound import Handler, ProcessBinding
-from connector.protocol.threads import in_thread
 from connector.storage.tables_protocol import NegotiationRow
+from connector.threads import in_thread
 
 if TYPE_CHECKING:
     from connector.context import ConnectorContext

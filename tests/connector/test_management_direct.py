@@ -218,7 +218,7 @@ def test_a_direct_route_checks_the_key_first_and_answers_errors_as_the_handlers_
                            settings=make_settings(tmp_path, **extra), prefix="/m")
         return app
 
-    with serve(app_with(KEY)) as base, caplog.at_level(logging.ERROR, logger="pactum.connector.protocol"):
+    with serve(app_with(KEY)) as base, caplog.at_level(logging.ERROR, logger="pactum.connector.http"):
         anonymous = httpx.post(base + "/m/broken", timeout=10)
         failed = httpx.post(base + "/m/broken", headers={"X-Api-Key": KEY}, timeout=10)
         refused = httpx.post(base + "/m/items/a%20b", headers={"X-Api-Key": KEY}, timeout=10)

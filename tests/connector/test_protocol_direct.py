@@ -186,7 +186,7 @@ def test_an_endpoint_that_fails_unexpectedly_is_a_logged_500_problem(tmp_path: P
     install_error_handlers(app)
     routes = [DspRoute("POST", "/broken", broken, "broken", "t"), DspRoute("POST", "/refusing", refusing, "r", "t")]
     app.serve_directly(routes)
-    with serve(app) as base, caplog.at_level(logging.ERROR, logger="pactum.connector.protocol"):
+    with serve(app) as base, caplog.at_level(logging.ERROR, logger="pactum.connector.http"):
         failed = httpx.post(base + "/broken", timeout=10)
         refused = httpx.post(base + "/refusing", timeout=10)
     assert failed.status_code == 500 and failed.headers["content-type"] == "application/problem+json"
@@ -256,7 +256,7 @@ def test_a_direct_endpoint_runs_under_the_callers_correlation_id() -> None:
     from fastapi.responses import JSONResponse
 
     from connector.logs import current_correlation_id
-    from connector.protocol.threads import in_thread
+    from connector.threads import in_thread
 
     async def echo(request: Request) -> Response:
         return JSONResponse({"here": current_correlation_id(), "in_thread": await in_thread(current_correlation_id)})

@@ -9,7 +9,7 @@ import pytest
 
 from connector.logs import correlation, current_correlation_id
 from connector.protocol.errors import ProtocolError
-from connector.protocol.threads import in_thread
+from connector.threads import in_thread
 
 
 def test_the_call_runs_in_another_thread_with_the_callers_context() -> None:
@@ -18,7 +18,7 @@ def test_the_call_runs_in_another_thread_with_the_callers_context() -> None:
             return await in_thread(lambda: (current_correlation_id(), threading.current_thread().name))
 
     corr, thread = asyncio.run(main())
-    assert corr == "corr-7" and thread.startswith("pactum-dsp") and thread != threading.current_thread().name
+    assert corr == "corr-7" and thread.startswith("pactum-worker") and thread != threading.current_thread().name
 
 
 def test_results_arguments_and_errors_come_back() -> None:
