@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,25 +76,6 @@ def test_one_pool_per_origin_sized_to_the_parallel_deliveries(tmp_path: Path) ->
         assert len(first.cookies) == 2 and len(second.cookies) == 2 and set(first.cookies + second.cookies) == {None}
 
 
-@contextmanager
-def serve_https(app: Any, cert_file: Path, key_file: Path) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                            ssl_certfile=str(cert_file), ssl_keyfile=str(key_file))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def deliver_once(ctx: Any, url: str, process_id: str, timeout: float = 5) -> OutboxRow:
     """Run the worker until the row of ``process_id`` was tried once; return it."""
     def tried() -> bool:
@@ -124,7 +100,7 @@ def test_deliveries_over_https_trust_the_configured_data_space_ca_only(tmp_path:
     made = ensure_certificates(tmp_path / "tls", ["receiver"], also=["127.0.0.1"])
     receiver = CookieSetter()
     server = made.servers["receiver"]
-    with serve_https(receiver.app, server.cert_file, server.key_file) as base:
+    with serve(receiver.app, ssl_certfile=str(server.cert_file), ssl_keyfile=str(server.key_file)) as base:
         with context(tmp_path / "trusting", tls={"ca_file": str(made.ca_file)}) as ctx:
             row = deliver_once(ctx, f"{base}/dsp", "proc-tls")
             assert row.status == "sent" and len(receiver.cookies) == 1

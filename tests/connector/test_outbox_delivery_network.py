@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import uvloop
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
@@ -32,7 +31,7 @@ from connector.delivery import (
     DeliveryUnreachable,
     DeliveryUnusableUrl,
 )
-from tests.connector.test_protocol_support import free_port
+from tests.connector.test_protocol_support import free_port, serve
 
 TIMEOUT = httpx.Timeout(5.0)
 
@@ -94,24 +93,6 @@ class Peer:
 
 
 @contextmanager
-def serve_peer(peer: Peer, **config: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(peer.app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, **config))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@contextmanager
 def raw_server(answer: bytes | None) -> Iterator[str]:
     """A TCP server that reads a request, then sends ``answer`` and closes, or (None) never answers."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -152,7 +133,7 @@ def run(scenario: Any) -> Any:
 
 def test_the_request_arrives_as_sent_and_the_answer_as_answered() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> list[Any]:
             clients = DeliveryClients(True, TIMEOUT)
             body = '{"@type": "ContractRequestMessage", "é": 1}'
@@ -179,7 +160,7 @@ def test_the_request_arrives_as_sent_and_the_answer_as_answered() -> None:
 
 def test_sequential_deliveries_reuse_one_kept_alive_connection() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> None:
             clients = DeliveryClients(True, TIMEOUT)
             for n in range(20):
@@ -192,7 +173,7 @@ def test_sequential_deliveries_reuse_one_kept_alive_connection() -> None:
 
 def test_parallel_deliveries_are_bounded_by_the_pool() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> list[int]:
             clients = DeliveryClients(True, TIMEOUT)
             answers = await asyncio.gather(*(clients.post(f"{base}/slow", content="{}", headers={})
@@ -208,7 +189,7 @@ def test_parallel_deliveries_are_bounded_by_the_pool() -> None:
 
 def test_a_connection_the_peer_closed_while_idle_is_replaced_not_failed() -> None:
     peer = Peer()
-    with serve_peer(peer, timeout_keep_alive=1) as base:
+    with serve(peer.app, timeout_keep_alive=1) as base:
         async def scenario() -> list[int]:
             clients = DeliveryClients(True, TIMEOUT)
             first = await clients.post(f"{base}/a", content="{}", headers={})
@@ -223,7 +204,7 @@ def test_a_connection_the_peer_closed_while_idle_is_replaced_not_failed() -> Non
 
 def test_a_connection_the_peer_announces_to_close_is_not_reused() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> list[Any]:
             clients = DeliveryClients(True, TIMEOUT)
             first = await clients.post(f"{base}/close", content="{}", headers={})
@@ -238,7 +219,7 @@ def test_a_connection_the_peer_announces_to_close_is_not_reused() -> None:
 
 def test_a_cancelled_delivery_closes_its_connection_and_the_next_one_works() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> list[Any]:
             clients = DeliveryClients(True, TIMEOUT)
             hanging = asyncio.create_task(clients.post(f"{base}/hang", content="{}", headers={}))
@@ -264,7 +245,7 @@ async def until_seen(peer: Peer, count: int) -> None:
 
 def test_a_chunked_answer_is_read_whole() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> Any:
             clients = DeliveryClients(True, TIMEOUT)
             answer = await clients.post(f"{base}/chunked", content="{}", headers={})
@@ -277,7 +258,7 @@ def test_a_chunked_answer_is_read_whole() -> None:
 
 def test_an_oversized_answer_is_cut_and_the_next_delivery_still_works() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> list[Any]:
             clients = DeliveryClients(True, TIMEOUT)
             huge = await clients.post(f"{base}/huge", content="{}", headers={})
@@ -293,7 +274,7 @@ def test_an_oversized_answer_is_cut_and_the_next_delivery_still_works() -> None:
 def test_a_large_request_body_arrives_whole() -> None:
     peer = Peer()
     body = b"0123456789abcdef" * (512 * 1024)  # 8 MiB: more than the socket takes at once, so writes wait
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> int:
             clients = DeliveryClients(True, TIMEOUT)
             answer = await clients.post(f"{base}/big", content=body, headers={})
@@ -347,7 +328,7 @@ def test_a_url_no_request_can_be_made_to_is_a_permanent_error(url: str) -> None:
 
 def test_the_clients_work_on_the_plain_asyncio_loop_too() -> None:
     peer = Peer()
-    with serve_peer(peer) as base:
+    with serve(peer.app) as base:
         async def scenario() -> int:
             clients = DeliveryClients(True, TIMEOUT)
             answer = await clients.post(f"{base}/plain", content="{}", headers={})

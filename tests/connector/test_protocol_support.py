@@ -57,10 +57,12 @@ def context(folder: Path, database_url: str | None = None, **extra: Any) -> Iter
 
 
 @contextmanager
-def serve(app: Any, port: int | None = None) -> Iterator[str]:
-    """Run an ASGI app on 127.0.0.1 in a thread; yields its base URL."""
+def serve(app: Any, port: int | None = None, **config: Any) -> Iterator[str]:
+    """Run an ASGI app on 127.0.0.1 in a thread; yields its base URL (https with ``ssl_certfile``/``ssl_keyfile``;
+    other ``config`` goes to uvicorn as well)."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                                           **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -68,7 +70,7 @@ def serve(app: Any, port: int | None = None) -> Iterator[str]:
         assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if config.get('ssl_certfile') else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
