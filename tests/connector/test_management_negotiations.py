@@ -21,6 +21,7 @@ from connector.app import build_management_app
 from connector.context import ConnectorContext, build_context
 from connector.jsonld import EDC_CONTEXT
 from connector.storage.tables_protocol import AgreementRow, NegotiationRow, OutboxRow, TransferRow
+from tests.connector.test_management_api import _problem
 from tests.connector.test_protocol_support import make_settings
 
 pytestmark = pytest.mark.anyio
@@ -54,15 +55,6 @@ async def consumer(tmp_path: Path) -> AsyncIterator[tuple[ConnectorContext, http
             yield ctx, c
     finally:
         await ctx.aclose()
-
-
-def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["code"] == code, body
-    assert body["type"] == f"urn:pactum:error:{code}" and body["title"] and body["detail"]
-    return body
 
 
 def _ms(value: datetime) -> int:

@@ -22,7 +22,8 @@ from connector.context import ConnectorContext
 from connector.errors import ConnectorError
 from connector.outbox import Outgoing
 from connector.storage.tables_protocol import NegotiationRow, OutboxRow, TransferRow
-from tests.connector.test_outbox import all_sent, enqueue, until
+from tests.connector.test_outbox import all_sent, enqueue
+from tests.connector.test_outbox_wakeups import run_until
 from tests.connector.test_protocol_support import context, serve
 
 
@@ -44,16 +45,7 @@ class Answering:
 
 
 def run_worker_until(ctx: ConnectorContext, predicate: Any, timeout: float = 10) -> None:
-    async def scenario() -> None:
-        worker = asyncio.create_task(ctx.outbox.run_worker())
-        try:
-            await until(predicate, timeout)
-        finally:
-            await ctx.outbox.stop_worker()
-            worker.cancel()
-            await ctx.http.aclose()
-
-    asyncio.run(scenario())
+    asyncio.run(run_until(ctx, predicate, timeout))
 
 
 def statuses(ctx: ConnectorContext) -> list[str]:
