@@ -456,7 +456,6 @@ def start_negotiation(ctx: ConnectorContext, *, counterparty_address: str, count
         session.execute(_INSERT_NEGOTIATION, {c: getattr(row, c) for c in _NEGOTIATION_FIELDS})
         message = _message("ContractRequestMessage", row, offer=offer_json, callbackAddress=ctx.settings.protocol_url)
         _send(ctx, session, row, message, f"{address}/negotiations/request")
-    ctx.outbox.wake()
     return row
 
 
@@ -477,7 +476,6 @@ def offer_to(ctx: ConnectorContext, *, counterparty_address: str, counterparty_d
         session.add(row)
         message = _message("ContractOfferMessage", row, offer=offer_json, callbackAddress=ctx.settings.protocol_url)
         _send(ctx, session, row, message, f"{address}/negotiations/offers")
-    ctx.outbox.wake()
     return row
 
 
@@ -489,7 +487,6 @@ def run_step(ctx: ConnectorContext, negotiation_id: str, step: str, *, body: Map
         if row is None:
             raise NotFoundError(f"no contract negotiation {negotiation_id!r}", code="negotiation_not_found")
         _take_step(ctx, session, row, step, dict(body or {}), operator)
-    ctx.outbox.wake()
     return row
 
 
@@ -627,7 +624,6 @@ def advance_now(ctx: ConnectorContext, negotiation_id: str) -> None:
         row = _locked_row(session, negotiation_id)
         if row is not None:
             take_automatic_step(ctx, session, row)
-    ctx.outbox.wake()
 
 
 def take_automatic_step(ctx: ConnectorContext, session: Session, row: NegotiationRow) -> None:

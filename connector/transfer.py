@@ -318,7 +318,6 @@ def start_transfer(ctx: ConnectorContext, *, agreement_id: str, counterparty_add
                            dataAddress=destination if transfer_type.endswith("PUSH") else None,
                            callbackAddress=ctx.settings.protocol_url, **{PURPOSE_PROPERTY: purpose})
         _send(ctx, session, row, message, f"{address}/transfers/request")
-    ctx.outbox.wake()
     return row
 
 
@@ -444,7 +443,6 @@ def _commit(ctx: ConnectorContext, transfer_id: str, event: str, args: Mapping[s
         if peer_pid:
             _send(ctx, session, row, _message(message_type, row, **fields), _peer_url(row, MESSAGE_PATHS[event]))
         log.info("transfer %s: %s by this %s -> %s", row.id, event, role, new_state)
-    ctx.outbox.wake()
     if role == "provider" and event in ("suspend", "terminate", "complete"):
         _dataplane_follow(ctx, row)
     return row
@@ -461,7 +459,6 @@ def _send_fresh_address(ctx: ConnectorContext, transfer_id: str, data_address: d
         _send(ctx, session, row, _message("TransferStartMessage", row, dataAddress=data_address),
               _peer_url(row, MESSAGE_PATHS["start"]))
         log.info("transfer %s: fresh dataAddress sent to the consumer after its resume", row.id)
-    ctx.outbox.wake()
     return row
 
 

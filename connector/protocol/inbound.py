@@ -111,10 +111,8 @@ class ProcessBinding:
                 path_pid = f"{await in_thread(self.role_of, ctx, lock_key)}Pid"
             provider_pid, consumer_pid = error_pids(message, lock_key, path_pid)
             return dsp_error(self.error_type, exc, provider_pid=provider_pid, consumer_pid=consumer_pid)
-        if new:
-            ctx.outbox.wake()
-            if answer.process_id and self.advance is not None:
-                spawn(ctx, self.advance(ctx, answer.process_id))
+        if new and answer.process_id and self.advance is not None:
+            spawn(ctx, self.advance(ctx, answer.process_id))
         if answer.body is None:
             return Response(status_code=answer.status)
         return JSONResponse(answer.body, status_code=answer.status)
