@@ -690,6 +690,6 @@ def _remote_reason(detail: str) -> str | None:
 
 def register(ctx: ConnectorContext) -> None:
     """Hook this module into the outbox (called once when the context is built)."""
-    ctx.outbox.on_delivered("ContractRequestMessage", peer_pid_hook(ctx, NegotiationRow, "consumer", "providerPid"))
-    ctx.outbox.on_delivered("ContractOfferMessage", peer_pid_hook(ctx, NegotiationRow, "provider", "consumerPid"))
+    ctx.outbox.on_delivered("ContractRequestMessage", peer_pid_hook(NegotiationRow, "consumer", "providerPid"))
+    ctx.outbox.on_delivered("ContractOfferMessage", peer_pid_hook(NegotiationRow, "provider", "consumerPid"))
     ctx.outbox.on_failed("negotiation", _on_failed(ctx))

@@ -547,7 +547,7 @@ def _on_failed(ctx: ConnectorContext) -> Any:
 
 
 def register(ctx: ConnectorContext) -> None:
-    ctx.outbox.on_delivered("TransferRequestMessage", peer_pid_hook(ctx, TransferRow, "consumer", "providerPid"))
+    ctx.outbox.on_delivered("TransferRequestMessage", peer_pid_hook(TransferRow, "consumer", "providerPid"))
     ctx.outbox.on_failed("transfer", _on_failed(ctx))
 
 

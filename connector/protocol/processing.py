@@ -189,14 +189,13 @@ def _replay(seen: Any) -> Answer:
     return Answer(seen.status, body, seen.process_id)
 
 
-def peer_pid_hook(ctx: Any, table: Any, role: str, key: str) -> Callable[[Session, Any, Any], None]:
+def peer_pid_hook(table: Any, role: str, key: str) -> Callable[[Session, Any, Any], None]:
     """An outbox delivery hook: the counterparty's 201 answer to our first message names its pid (``key``).
 
     ``table`` is the process table (negotiations or transfers); the pid is recorded once, on our ``role``'s
     process, so later messages can address the counterparty's side of the process. The outbox runs the hook
     in its worker thread, inside the transaction that marks the message sent and under the process's lock
     (``connector.outbox.Outbox.on_delivered``): one conditional UPDATE, no session or transaction of its own.
-    ``ctx`` is unused (kept so the registrations stay as they are).
     """
     rows = cast(Table, table.__table__)
     column = rows.c.provider_pid if key == "providerPid" else rows.c.consumer_pid
